@@ -1,0 +1,47 @@
+# Every target bootstraps what it needs: a virtualenv with the locked packages.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: run test unit integration infra-test e2e lint synth clean
+
+$(STAMP): requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.lock
+	touch $(STAMP)
+
+## run: the whole system locally (moto server, localstripe, gateway on :3000, stream pump, clock)
+run: $(STAMP) synth
+	$(PY) -m local
+
+## test: every test suite: unit, integration, template assertions, end to end
+test: $(STAMP)
+	$(PY) -m pytest -n 2 --dist loadfile
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+integration: $(STAMP)
+	$(PY) -m pytest tests/integration
+
+infra-test: $(STAMP)
+	$(PY) -m pytest tests/infra
+
+e2e: $(STAMP)
+	$(PY) -m pytest tests/e2e
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+## synth: the cloud assembly in cdk.out, with built code assets
+synth: $(STAMP)
+	$(PY) -m infra.app
+
+clean:
+	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache
