@@ -1,0 +1,44 @@
+"""Typed settings, parsed once at cold start from the function's environment.
+
+This is the only module that reads ``os.environ``. Each function declares the settings
+it needs; the CDK stack sets exactly these variables (``infra/``), and the local stack
+resolves them from the synthesized template (``local/``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_S = TypeVar("_S", bound="FunctionSettings")
+
+
+class FunctionSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    @classmethod
+    def from_env(cls: type[_S]) -> _S:
+        return cls.model_validate(dict(os.environ))
+
+
+class TablesSettings(FunctionSettings):
+    accounts_table: str = Field(alias="ACCOUNTS_TABLE")
+    ledger_table: str = Field(alias="LEDGER_TABLE")
+
+    def table_names(self) -> dict[str, str]:
+        return {"accounts": self.accounts_table, "ledger": self.ledger_table}
+
+
+class OnLeadSettings(TablesSettings):
+    quarantine_table: str = Field(alias="QUARANTINE_TABLE")
+    quarantine_queue_url: str = Field(alias="QUARANTINE_QUEUE_URL")
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME")
+
+    def table_names(self) -> dict[str, str]:
+        return {**super().table_names(), "quarantine": self.quarantine_table}
+
+
+class ApiSettings(TablesSettings):
+    pass
