@@ -1,0 +1,160 @@
+"""The contractor's billing account: who they are, their budget period and balances.
+
+An ``Account`` is an immutable snapshot. Changes are made by the pure functions of the
+rule modules (``budget``, ``pauses``, ``decision``), which return a new snapshot and the
+events that the change produced.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from functions.billing.budget import BudgetPeriod, budget_period_at
+from functions.billing.money import Money
+
+DEFAULT_THRESHOLD = Money(20_000)
+DEFAULT_TIMEZONE = "America/Chicago"
+SUPPORT_PHONE = "(866) 332-7134"
+SUPPORT_EMAIL = "support@craftjack.com"
+MAX_BUDGET = Money(100_000_000)
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class Locale(StrEnum):
+    EN = "en"
+    ES = "es"
+
+
+class PauseReason(StrEnum):
+    """Why an account does not receive leads (R12). Each pause is independent."""
+
+    BUDGET = "budget"
+    NON_PAYMENT = "non_payment"
+
+
+class AccountError(ValueError):
+    """An account field with a value the billing cannot accept."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class AccountManager:
+    name: str = "CraftJack Support"
+    phone: str = SUPPORT_PHONE
+    email: str = SUPPORT_EMAIL
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    contractor_id: str
+    business_name: str
+    billing_email: str
+    locale: Locale
+    timezone: str
+    signed_up_at: datetime
+    monthly_budget: Money
+    period: BudgetPeriod
+    spent: Money = Money(0)
+    threshold: Money = DEFAULT_THRESHOLD
+    account_manager: AccountManager = AccountManager()
+    pauses: Mapping[PauseReason, datetime] = field(default_factory=lambda: MappingProxyType({}))
+    previous_period: BudgetPeriod | None = None
+    previous_remaining: Money | None = None
+    unbilled: Money = Money(0)
+    past_due: Money = Money(0)
+    grace_ends_at: datetime | None = None
+
+    @property
+    def remaining(self) -> Money:
+        """What the budget still allows in the current period; never negative."""
+        return max(self.monthly_budget - self.spent, Money(0))
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.pauses)
+
+    def with_pauses(self, pauses: Mapping[PauseReason, datetime]) -> Account:
+        return replace(self, pauses=MappingProxyType(dict(pauses)))
+
+
+def _require_text(field_name: str, value: object, max_length: int = 200) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise AccountError(field_name, "must be a non-empty string")
+    if len(value) > max_length:
+        raise AccountError(field_name, f"must be at most {max_length} characters")
+    return value.strip()
+
+
+def validate_timezone(value: object) -> str:
+    name = _require_text("timezone", value, 64)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise AccountError("timezone", f"unknown IANA timezone {name!r}") from error
+    return name
+
+
+def validate_email(field_name: str, value: object) -> str:
+    email = _require_text(field_name, value, 254)
+    if not _EMAIL.match(email):
+        raise AccountError(field_name, f"not an email address: {email!r}")
+    return email
+
+
+def validate_budget(value: Money) -> Money:
+    if value < Money(1) or value > MAX_BUDGET:
+        raise AccountError("monthly_budget_cents", f"must be from 1 to {MAX_BUDGET.cents}")
+    return value
+
+
+def open_account(
+    *,
+    contractor_id: str,
+    business_name: str,
+    billing_email: str,
+    locale: str,
+    timezone: str,
+    signed_up_at: datetime,
+    monthly_budget: Money,
+    threshold: Money = DEFAULT_THRESHOLD,
+    account_manager: AccountManager | None = None,
+) -> Account:
+    """A new account, active, in the budget period that contains its signup instant."""
+    if signed_up_at.tzinfo is None:
+        raise AccountError("signed_up_at", "must carry a UTC offset")
+    try:
+        parsed_locale = Locale(locale)
+    except ValueError as error:
+        raise AccountError("locale", "must be 'en' or 'es'") from error
+    if threshold <= Money(0):
+        raise AccountError("threshold_cents", "must be positive")
+    timezone = validate_timezone(timezone)
+    manager = account_manager or AccountManager()
+    manager = AccountManager(
+        name=_require_text("account_manager.name", manager.name),
+        phone=_require_text("account_manager.phone", manager.phone, 40),
+        email=validate_email("account_manager.email", manager.email),
+    )
+    return Account(
+        contractor_id=_require_text("contractor_id", contractor_id, 128),
+        business_name=_require_text("business_name", business_name),
+        billing_email=validate_email("billing_email", billing_email),
+        locale=parsed_locale,
+        timezone=timezone,
+        signed_up_at=signed_up_at,
+        monthly_budget=validate_budget(monthly_budget),
+        period=budget_period_at(signed_up_at, signed_up_at, timezone),
+        threshold=threshold,
+        account_manager=manager,
+    )
