@@ -99,6 +99,11 @@ class LedgerEntryModel(_Table):
     delivered_at = UnicodeAttribute(null=True)
     period_start = UnicodeAttribute(null=True)
     reason = UnicodeAttribute(null=True)
+    detail = UnicodeAttribute(null=True)
+    # Facts a lead's transaction established besides its own outcome, so that a redelivered
+    # lead can announce again exactly what its first delivery announced.
+    paused_since = UnicodeAttribute(null=True)
+    reactivated_paused_since = UnicodeAttribute(null=True)
     chronological = ChronologicalIndex()
 
 

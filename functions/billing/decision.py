@@ -148,12 +148,10 @@ def apply_decision(
     if decision.outcome is Outcome.CHARGE:
         if decision.slot is Slot.CURRENT:
             account = replace(account, spent=account.spent + lead.price)
-            period = account.period
         else:
             previous, remaining = account.previous_period, account.previous_remaining
             assert previous is not None and remaining is not None
             account = replace(account, previous_remaining=remaining - lead.price)
-            period = previous
         account = replace(account, unbilled=account.unbilled + lead.price)
         events.append(
             LeadCharged(
@@ -162,7 +160,6 @@ def apply_decision(
                 lead.price,
                 lead.category,
                 lead.delivered_at,
-                period.start,
             )
         )
     else:

@@ -28,7 +28,6 @@ class LeadCharged:
     amount: Money
     category: str
     delivered_at: datetime
-    period_start: datetime
 
     @property
     def event_id(self) -> str:

@@ -1,0 +1,154 @@
+"""Accounts and their ledger in DynamoDB: conversions and the operator's reads and writes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from pynamodb.exceptions import GetError, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from functions.adapters.models import AccountManagerAttribute, AccountModel, LedgerEntryModel
+from functions.billing.account import Account, AccountManager, Locale, PauseReason
+from functions.billing.budget import BudgetPeriod
+from functions.billing.errors import AccountAlreadyExists, AccountNotFound, StorageUnavailable
+from functions.billing.money import Money
+
+CONDITION_FAILED = "ConditionalCheckFailed"
+RETRYABLE_CANCELLATIONS = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+)
+
+
+def instant(value: datetime) -> str:
+    """A fixed-width UTC string, so that stored instants compare correctly as strings."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_instant(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _cents(value: Any) -> Money:
+    return Money.parse(Decimal(str(value)) if isinstance(value, float) else value)
+
+
+def account_from_item(item: AccountModel) -> Account:
+    previous = None
+    if item.prev_period_start and item.prev_period_end:
+        previous = BudgetPeriod(
+            parse_instant(item.prev_period_start), parse_instant(item.prev_period_end)
+        )
+    manager = item.account_manager
+    account = Account(
+        contractor_id=item.contractor_id,
+        business_name=item.business_name,
+        billing_email=item.billing_email,
+        locale=Locale(item.locale),
+        timezone=item.timezone,
+        signed_up_at=parse_instant(item.signed_up_at),
+        monthly_budget=_cents(item.monthly_budget_cents),
+        period=BudgetPeriod(parse_instant(item.period_start), parse_instant(item.period_end)),
+        spent=_cents(item.spent_cents),
+        threshold=_cents(item.threshold_cents),
+        account_manager=AccountManager(manager.name, manager.phone, manager.email),
+        previous_period=previous,
+        previous_remaining=(
+            None if item.prev_remaining_cents is None else _cents(item.prev_remaining_cents)
+        ),
+        unbilled=_cents(item.unbilled_cents),
+        past_due=_cents(item.past_due_cents),
+        grace_ends_at=parse_instant(item.grace_ends_at) if item.grace_ends_at else None,
+    )
+    pauses = {
+        PauseReason(reason): parse_instant(since) for reason, since in item.pauses.as_dict().items()
+    }
+    return account.with_pauses(pauses)
+
+
+def account_from_raw(raw: dict[str, Any]) -> Account:
+    """An account from an item in DynamoDB's wire format (as cancellation reasons carry it)."""
+    return account_from_item(AccountModel.from_raw_data(raw))
+
+
+def item_from_account(account: Account, created_at: datetime) -> AccountModel:
+    manager = account.account_manager
+    return AccountModel(
+        account.contractor_id,
+        business_name=account.business_name,
+        billing_email=account.billing_email,
+        locale=account.locale.value,
+        timezone=account.timezone,
+        signed_up_at=instant(account.signed_up_at),
+        monthly_budget_cents=account.monthly_budget.cents,
+        threshold_cents=account.threshold.cents,
+        account_manager=AccountManagerAttribute(
+            name=manager.name, phone=manager.phone, email=manager.email
+        ),
+        period_start=instant(account.period.start),
+        period_end=instant(account.period.end),
+        spent_cents=account.spent.cents,
+        remaining_cents=account.remaining.cents,
+        unbilled_cents=account.unbilled.cents,
+        past_due_cents=account.past_due.cents,
+        pauses={reason.value: instant(since) for reason, since in account.pauses.items()},
+        created_at=instant(created_at),
+    )
+
+
+def ledger_entry(
+    contractor_id: str, entry_id: str, kind: str, recorded_at: datetime, **fields: Any
+) -> LedgerEntryModel:
+    recorded = instant(recorded_at)
+    return LedgerEntryModel(
+        contractor_id,
+        entry_id,
+        kind=kind,
+        recorded_at=recorded,
+        recorded_key=f"{recorded}#{entry_id}",
+        **fields,
+    )
+
+
+def period_entry(
+    contractor_id: str, period: BudgetPeriod, recorded_at: datetime
+) -> LedgerEntryModel:
+    """R7: the start of a budget period, recorded once whoever rolls the period over."""
+    return ledger_entry(
+        contractor_id,
+        f"period#{instant(period.start)}",
+        "budget_period_started",
+        recorded_at,
+        period_start=instant(period.start),
+    )
+
+
+class AccountStore:
+    """The operator's port to accounts: open one, read one."""
+
+    def create(self, account: Account, now: datetime) -> None:
+        try:
+            with TransactWrite() as transaction:
+                transaction.save(
+                    item_from_account(account, now),
+                    condition=AccountModel.contractor_id.does_not_exist(),
+                )
+                transaction.save(
+                    period_entry(account.contractor_id, account.period, now),
+                    condition=LedgerEntryModel.entry_id.does_not_exist(),
+                )
+        except TransactWriteError as error:
+            reasons = error.cancellation_reasons
+            if reasons and reasons[0] is not None and reasons[0].code == CONDITION_FAILED:
+                raise AccountAlreadyExists(account.contractor_id) from error
+            raise StorageUnavailable(str(error)) from error
+
+    def get(self, contractor_id: str) -> Account:
+        try:
+            item = AccountModel.get(contractor_id, consistent_read=True)
+        except AccountModel.DoesNotExist as error:
+            raise AccountNotFound(contractor_id) from error
+        except GetError as error:
+            raise StorageUnavailable(str(error)) from error
+        return account_from_item(item)

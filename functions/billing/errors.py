@@ -1,0 +1,26 @@
+"""Failures the ports report in domain terms; adapters translate storage errors into these."""
+
+from __future__ import annotations
+
+
+class BillingError(Exception):
+    pass
+
+
+class AccountNotFound(BillingError):
+    def __init__(self, contractor_id: str) -> None:
+        super().__init__(f"no account for contractor {contractor_id!r}")
+        self.contractor_id = contractor_id
+
+
+class AccountAlreadyExists(BillingError):
+    def __init__(self, contractor_id: str) -> None:
+        super().__init__(f"an account for contractor {contractor_id!r} exists already")
+        self.contractor_id = contractor_id
+
+
+class StorageUnavailable(BillingError):
+    """A transient failure (throttling, contention, timeouts) that outlasted the retries.
+
+    Nothing was written; the input must be retried later.
+    """

@@ -1,0 +1,87 @@
+"""Every name the stack, its tests and the local stack agree on.
+
+Physical names are left to CloudFormation, except the event bus, whose name is the
+contract with the lead distribution system. Logical ids are fixed here instead: a table
+whose logical id changes is replaced by an empty one, and the local stack finds resources
+in the synthesized template by these ids.
+
+Environment variable names are read from the settings classes of ``functions/adapters/
+settings.py``, so a function and the stack that configures it cannot disagree on them.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from functions.adapters.settings import (
+    ApiSettings,
+    FunctionSettings,
+    OnLeadSettings,
+    TablesSettings,
+)
+
+STACK_NAME: Final = "LeadBilling"
+
+SERVICE_NAME: Final = "lead-billing"
+METRICS_NAMESPACE: Final = "LeadBilling"
+BUS_NAME: Final = "lead-billing"
+API_STAGE_NAME: Final = "prod"
+
+# Functions: the package under functions/ that holds the function's handler.py.
+ON_LEAD: Final = "on_lead"
+API: Final = "api"
+
+FUNCTION_SETTINGS: Final[dict[str, type[FunctionSettings]]] = {
+    ON_LEAD: OnLeadSettings,
+    API: ApiSettings,
+}
+
+
+def handler_path(function: str) -> str:
+    """The Lambda handler string of a function: ``functions.<name>.handler.handler``."""
+    return f"functions.{function}.handler.handler"
+
+
+def settings_variables(settings: type[FunctionSettings]) -> frozenset[str]:
+    """The environment variables a settings class reads (its field aliases)."""
+    return frozenset(field.alias or name for name, field in settings.model_fields.items())
+
+
+def _variable(settings: type[FunctionSettings], field: str) -> str:
+    alias = settings.model_fields[field].alias
+    if alias is None:
+        raise ValueError(f"{settings.__name__}.{field} declares no environment variable")
+    return alias
+
+
+# Environment variables set by the stack, named as the settings classes read them.
+ACCOUNTS_TABLE: Final = _variable(TablesSettings, "accounts_table")
+LEDGER_TABLE: Final = _variable(TablesSettings, "ledger_table")
+QUARANTINE_TABLE: Final = _variable(OnLeadSettings, "quarantine_table")
+QUARANTINE_QUEUE_URL: Final = _variable(OnLeadSettings, "quarantine_queue_url")
+EVENT_BUS_NAME: Final = _variable(OnLeadSettings, "event_bus_name")
+
+# Set on every function, read by Powertools rather than by the settings classes.
+POWERTOOLS_ENVIRONMENT: Final[dict[str, str]] = {
+    "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+    "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+    "LOG_LEVEL": "INFO",
+}
+
+# Logical ids of the resources other code looks up in the template.
+TABLE_LOGICAL_IDS: Final[dict[str, str]] = {
+    "accounts": "AccountsTable",
+    "ledger": "LedgerTable",
+    "leads": "LeadsTable",
+    "quarantine": "QuarantineTable",
+}
+FUNCTION_LOGICAL_IDS: Final[dict[str, str]] = {
+    ON_LEAD: "OnLeadFunction",
+    API: "ApiFunction",
+}
+EVENT_BUS_LOGICAL_ID: Final = "EventBus"
+QUARANTINE_QUEUE_LOGICAL_ID: Final = "QuarantineQueue"
+ON_LEAD_FAILURE_QUEUE_LOGICAL_ID: Final = "OnLeadFailureQueue"
+LEADS_STREAM_MAPPING_LOGICAL_ID: Final = "OnLeadLeadsStreamMapping"
+DEPENDENCIES_LAYER_LOGICAL_ID: Final = "DependenciesLayer"
+OPERATOR_API_LOGICAL_ID: Final = "OperatorApi"
