@@ -180,7 +180,7 @@ def runtime_requirements() -> list[str]:
         requirement = Requirement(line)
         version = locked.get(canonicalize_name(requirement.name))
         if version is None:
-            raise LayerBuildError(f"{requirement.name} is a dependency but not in requirements.lock")
+            raise LayerBuildError(f"{requirement.name} is a dependency, not in requirements.lock")
         if not requirement.specifier.contains(version, prereleases=True):
             raise LayerBuildError(
                 f"requirements.lock pins {requirement.name}=={version}, "

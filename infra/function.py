@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import cast
 
-from aws_cdk import AssetHashType, Duration, Validations
+from aws_cdk import AssetHashType, Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -137,13 +137,10 @@ class BillingFunction(Construct):
             self.role,
             "AwsSolutions-IAM5[Resource::*]",
             "xray:PutTraceSegments and xray:PutTelemetryRecords, added by active tracing, "
-            "support no resource-level permissions. Other wildcard resources are "
-            "acknowledged where they are granted.",
+            "support no resource-level permissions. Nothing else in the role's default "
+            "policy names a wildcard resource.",
         )
 
     def add_to_role_policy(self, *statements: iam.PolicyStatement) -> None:
         for statement in statements:
             self.role.add_to_policy(statement)
-
-
-__all__ = ["BillingFunction", "DependenciesLayer", "Validations"]

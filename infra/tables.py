@@ -96,7 +96,7 @@ def model_table(scope: Construct, construct_id: str, model: type[Model]) -> dyna
     for index in schema["local_secondary_indexes"]:
         _, index_sort_key = _keys(index["key_schema"], types)
         if index_sort_key is None:
-            raise ValueError(f"{model.__name__}: local index {index['index_name']} has no range key")
+            raise ValueError(f"{model.__name__}: index {index['index_name']} has no range key")
         table.add_local_secondary_index(
             index_name=index["index_name"], sort_key=index_sort_key, **_projection(index)
         )

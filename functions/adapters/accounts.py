@@ -7,9 +7,13 @@ from decimal import Decimal
 from typing import Any
 
 from pynamodb.exceptions import GetError, TransactWriteError
-from pynamodb.transactions import TransactWrite
 
-from functions.adapters.models import AccountManagerAttribute, AccountModel, LedgerEntryModel
+from functions.adapters.models import (
+    AccountManagerAttribute,
+    AccountModel,
+    LedgerEntryModel,
+    transact_write,
+)
 from functions.billing.account import Account, AccountManager, Locale, PauseReason
 from functions.billing.budget import BudgetPeriod
 from functions.billing.errors import AccountAlreadyExists, AccountNotFound, StorageUnavailable
@@ -129,7 +133,7 @@ class AccountStore:
 
     def create(self, account: Account, now: datetime) -> None:
         try:
-            with TransactWrite() as transaction:
+            with transact_write() as transaction:
                 transaction.save(
                     item_from_account(account, now),
                     condition=AccountModel.contractor_id.does_not_exist(),

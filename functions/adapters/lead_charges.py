@@ -24,7 +24,6 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
-from pynamodb.transactions import TransactWrite
 
 from functions.adapters.accounts import (
     CONDITION_FAILED,
@@ -35,7 +34,7 @@ from functions.adapters.accounts import (
     parse_instant,
     period_entry,
 )
-from functions.adapters.models import AccountModel, LedgerEntryModel
+from functions.adapters.models import AccountModel, LedgerEntryModel, transact_write
 from functions.billing.account import Account, PauseReason
 from functions.billing.decision import (
     LeadDecision,
@@ -88,7 +87,7 @@ class _Plan:
         self.condition = self.condition & condition
 
     def execute(self, contractor_id: str) -> None:
-        with TransactWrite() as transaction:
+        with transact_write() as transaction:
             if not self.actions:
                 transaction.condition_check(AccountModel, contractor_id, condition=self.condition)
             transaction.save(
@@ -113,7 +112,7 @@ class _Plan:
 
     @property
     def account_index(self) -> int:
-        return 1 + len(self.other_entries) + 1 if self.actions else 0
+        return 1 + len(self.other_entries) if self.actions else 0
 
 
 def _pause(reason: str) -> Path:

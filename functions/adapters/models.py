@@ -12,8 +12,10 @@ correctly as strings inside DynamoDB condition expressions.
 from __future__ import annotations
 
 from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, LocalSecondaryIndex
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 
 class _Table(Model):
@@ -151,3 +153,14 @@ def bind_tables(names: dict[str, str]) -> None:
         model = TABLE_MODELS[key]
         model.Meta.table_name = name
         model._connection = None
+
+
+_connection: Connection | None = None
+
+
+def transact_write() -> TransactWrite:
+    """A write transaction across the billing tables (one connection per process)."""
+    global _connection
+    if _connection is None:
+        _connection = Connection()
+    return TransactWrite(connection=_connection)

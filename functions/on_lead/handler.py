@@ -1,0 +1,48 @@
+"""on_lead: the Leads table stream (INSERT records only) -> charge or reject each lead."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.adapters import clock
+from functions.adapters.event_bus import EventBus
+from functions.adapters.lead_charges import LeadCharges
+from functions.adapters.models import bind_tables
+from functions.adapters.quarantine import Quarantine
+from functions.adapters.settings import OnLeadSettings
+from functions.on_lead.intake import LeadIntake
+
+settings = OnLeadSettings.from_env()
+bind_tables(settings.table_names())
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+intake = LeadIntake(
+    charges=LeadCharges(),
+    quarantine=Quarantine(boto3.client("sqs"), settings.quarantine_queue_url, "leads-stream"),
+    bus=EventBus(boto3.client("events"), settings.event_bus_name),
+    metrics=metrics,
+    clock=lambda: clock.now(),
+)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+    with processor(records=event["Records"], handler=intake.settle, lambda_context=context):
+        outcomes = processor.process()
+    response: dict[str, Any] = dict(processor.response())
+    settled = [result for status, result, _ in outcomes if status == "success"]
+    reported = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
+    response["batchItemFailures"] = [
+        *response["batchItemFailures"],
+        *({"itemIdentifier": seq} for seq in intake.announce(settled) if seq not in reported),
+    ]
+    return response

@@ -1,0 +1,146 @@
+"""Leads delivered by the lead distribution system: validate, settle, quarantine, announce.
+
+One stream record is one delivered lead. A record that breaks the contract, names an
+unknown contractor, or is too old to belong to a budget period is never charged: it is
+quarantined with its reason, announced as ``LeadRejected``, and never blocks the records
+after it. A transient storage failure fails the record, so the stream retries it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
+from functions.adapters.event_bus import EventBus
+from functions.adapters.lead_charges import LeadCharges
+from functions.adapters.quarantine import Quarantine, Quarantined
+from functions.billing.decision import check_delivery_time
+from functions.billing.errors import AccountNotFound
+from functions.billing.events import BillingEvent, LeadCharged, LeadRejected, RejectReason
+from functions.billing.leads import InvalidLead, parse_lead
+
+logger = Logger(child=True)
+
+
+@dataclass
+class RecordResult:
+    sequence_number: str
+    events: list[BillingEvent] = field(default_factory=list)
+    quarantined: Quarantined | None = None
+
+
+class LeadIntake:
+    def __init__(
+        self,
+        charges: LeadCharges,
+        quarantine: Quarantine,
+        bus: EventBus,
+        metrics: Metrics,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._charges = charges
+        self._quarantine = quarantine
+        self._bus = bus
+        self._metrics = metrics
+        self._clock = clock
+
+    def settle(self, record: DynamoDBRecord) -> RecordResult:
+        """Settle one stream record (the BatchProcessor's record handler)."""
+        sequence_number = record.dynamodb.sequence_number if record.dynamodb else None
+        if sequence_number is None:
+            raise ValueError(f"stream record {record.event_id} has no sequence number")
+        image: dict[str, Any] = (record.dynamodb.new_image if record.dynamodb else None) or {}
+        now = self._clock()
+        result = RecordResult(sequence_number)
+        try:
+            lead = parse_lead(image)
+            check_delivery_time(lead, now)
+            settlement = self._charges.settle(lead, now)
+        except InvalidLead as error:
+            result.quarantined = self._quarantined(record, image, RejectReason.INVALID, str(error))
+        except AccountNotFound as error:
+            result.quarantined = self._quarantined(
+                record, image, RejectReason.UNKNOWN_CONTRACTOR, str(error)
+            )
+        else:
+            result.events.extend(settlement.events)
+            self._count(settlement.events, duplicate=settlement.duplicate)
+            return result
+
+        quarantined = result.quarantined
+        self._quarantine.keep(quarantined, now)
+        logger.warning(
+            "lead quarantined",
+            extra={
+                "quarantine_id": quarantined.quarantine_id,
+                "reason": quarantined.reason,
+                "detail": quarantined.detail,
+            },
+        )
+        self._metrics.add_metric("LeadQuarantined", MetricUnit.Count, 1)
+        if quarantined.lead_id is not None:
+            result.events.append(
+                LeadRejected(
+                    quarantined.contractor_id,
+                    quarantined.lead_id,
+                    RejectReason(quarantined.reason),
+                    quarantined.detail,
+                )
+            )
+        return result
+
+    def announce(self, results: Sequence[RecordResult]) -> list[str]:
+        """Publish the batch's events and quarantine notices in as few calls as possible.
+
+        Returns the sequence numbers of the records whose announcement failed, so that the
+        stream delivers them again; settling them again is a no-op that announces again.
+        """
+        owners = [result for result in results for _ in result.events]
+        failed = {
+            owners[position].sequence_number
+            for position in self._bus.publish(
+                [event for result in results for event in result.events]
+            )
+        }
+        quarantined = [result.quarantined for result in results if result.quarantined]
+        if quarantined:
+            try:
+                self._quarantine.notify(quarantined)
+            except Exception:
+                logger.exception("quarantine queue unavailable")
+                failed |= {result.sequence_number for result in results if result.quarantined}
+        return sorted(failed, key=int)
+
+    def _quarantined(
+        self, record: DynamoDBRecord, image: dict[str, Any], reason: RejectReason, detail: str
+    ) -> Quarantined:
+        lead_id = image.get("lead_id")
+        contractor_id = image.get("contractor_id")
+        usable_lead_id = lead_id if isinstance(lead_id, str) and 0 < len(lead_id) <= 128 else None
+        return Quarantined(
+            quarantine_id=(
+                f"lead#{usable_lead_id}" if usable_lead_id else f"record#{record.event_id}"
+            ),
+            reason=reason.value,
+            detail=detail,
+            payload={"event_id": record.event_id, "new_image": image},
+            lead_id=usable_lead_id,
+            contractor_id=contractor_id if isinstance(contractor_id, str) else None,
+        )
+
+    def _count(self, events: Sequence[BillingEvent], *, duplicate: bool) -> None:
+        if duplicate:
+            self._metrics.add_metric("LeadDuplicate", MetricUnit.Count, 1)
+            return
+        for event in events:
+            if isinstance(event, LeadCharged):
+                self._metrics.add_metric("LeadCharged", MetricUnit.Count, 1)
+                self._metrics.add_metric("ChargedCents", MetricUnit.Count, event.amount.cents)
+            elif isinstance(event, LeadRejected):
+                self._metrics.add_metric("LeadRejected", MetricUnit.Count, 1)

@@ -1,0 +1,58 @@
+"""Reading the synthesized template: resources by type, a function's role policies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aws_cdk.assertions import Template
+
+from infra import names
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    outdir: Path
+    template: Template
+    resources: dict[str, dict[str, Any]]
+
+    def properties(self, logical_id: str) -> dict[str, Any]:
+        return self.resources[logical_id]["Properties"]
+
+    def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {
+            logical_id: resource
+            for logical_id, resource in self.resources.items()
+            if resource["Type"] == resource_type
+        }
+
+    def function(self, function: str) -> dict[str, Any]:
+        return self.properties(names.FUNCTION_LOGICAL_IDS[function])
+
+    def role_id(self, function: str) -> str:
+        return self.function(function)["Role"]["Fn::GetAtt"][0]
+
+    def role_statements(self, function: str) -> list[dict[str, Any]]:
+        """The statements of every inline policy attached to a function's role."""
+        role = {"Ref": self.role_id(function)}
+        return [
+            statement
+            for policy in self.of_type("AWS::IAM::Policy").values()
+            if role in policy["Properties"]["Roles"]
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        ]
+
+
+def actions_of(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else list(action)
+
+
+def resources_of(statement: dict[str, Any]) -> list[Any]:
+    resource = statement["Resource"]
+    return resource if isinstance(resource, list) else [resource]
+
+
+def get_att(logical_id: str, attribute: str = "Arn") -> dict[str, Any]:
+    return {"Fn::GetAtt": [logical_id, attribute]}

@@ -1,0 +1,304 @@
+"""on_lead against moto: R1, R2, R7, R8, R12 through the real handler and real tables."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from decimal import Decimal
+from types import ModuleType
+from typing import Any
+
+import pytest
+from pynamodb.connection.base import Connection
+
+from functions.adapters.accounts import AccountStore
+from functions.adapters.models import AccountModel, LedgerEntryModel, QuarantineModel
+from functions.billing.account import open_account
+from functions.billing.money import Money
+from tests.integration.conftest import Clock
+from tests.support.aws import (
+    LambdaContext,
+    Resources,
+    drain,
+    put_leads,
+    stream_event,
+    stream_records,
+    synthetic_record,
+)
+
+SIGNUP = datetime(2026, 11, 15, 17, 0, tzinfo=UTC)  # the 15th in Chicago
+EARLIER_SIGNUP = datetime(2026, 10, 15, 17, 0, tzinfo=UTC)
+
+
+def open_contractor(contractor_id: str = "c-1", budget: int = 100_000, signup=SIGNUP) -> None:
+    account = open_account(
+        contractor_id=contractor_id,
+        business_name="Acme Roofing",
+        billing_email="billing@acme.example",
+        locale="en",
+        timezone="America/Chicago",
+        signed_up_at=signup,
+        monthly_budget=Money(budget),
+    )
+    AccountStore().create(account, signup)
+
+
+def lead(
+    lead_id: str, price: int, contractor_id: str = "c-1", at: str = "2026-11-20T09:00:00-06:00"
+):
+    return {
+        "lead_id": lead_id,
+        "contractor_id": contractor_id,
+        "price_cents": price,
+        "delivered_at": at,
+        "category": "roofing",
+    }
+
+
+def deliver(on_lead: ModuleType, records: list[dict[str, Any]]) -> dict[str, Any]:
+    return on_lead.handler(stream_event(records), LambdaContext())
+
+
+def records_for(aws: Resources, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    put_leads(items)
+    wanted = {item["lead_id"] for item in items}
+    return [
+        record
+        for record in stream_records(aws.leads_stream_arn())
+        if record["dynamodb"]["Keys"]["lead_id"]["S"] in wanted
+    ]
+
+
+def account(contractor_id: str = "c-1") -> AccountModel:
+    return AccountModel.get(contractor_id, consistent_read=True)
+
+
+def ledger(contractor_id: str = "c-1", kind: str | None = None) -> list[LedgerEntryModel]:
+    entries = list(LedgerEntryModel.query(contractor_id))
+    return [entry for entry in entries if kind is None or entry.kind == kind]
+
+
+def events(aws: Resources, detail_type: str | None = None) -> list[dict[str, Any]]:
+    got = [json.loads(json.dumps(body)) for body in drain(aws.events_queue_url)]
+    return [event for event in got if detail_type is None or event["detail-type"] == detail_type]
+
+
+def test_r1_lead_is_charged_at_its_price_in_one_round_trip(on_lead, aws, monkeypatch):
+    # Given an active account with budget left
+    open_contractor()
+    records = records_for(aws, [lead("L1", 4_500)])
+    calls: list[str] = []
+    dispatch = Connection.dispatch
+
+    def counting(self, operation_name, operation_kwargs):
+        calls.append(operation_name)
+        return dispatch(self, operation_name, operation_kwargs)
+
+    monkeypatch.setattr(Connection, "dispatch", counting)
+    # When the lead is delivered
+    response = deliver(on_lead, records)
+    # Then it is charged once at its own price, with one DynamoDB request and no read
+    assert response == {"batchItemFailures": []}
+    assert calls == ["TransactWriteItems"]
+    item = account()
+    assert (item.spent_cents, item.remaining_cents, item.unbilled_cents) == (4_500, 95_500, 4_500)
+    [charge] = ledger(kind="charge")
+    assert (charge.lead_id, charge.amount_cents, charge.category) == ("L1", 4_500, "roofing")
+    [charged] = events(aws, "LeadCharged")
+    assert charged["detail"]["amount_cents"] == 4_500
+    assert charged["detail"]["event_id"] == "LeadCharged:L1"
+
+
+def test_r2_a_record_delivered_five_times_in_a_row_is_charged_once(on_lead, aws):
+    open_contractor()
+    records = records_for(aws, [lead("L1", 1_000)])
+    for _ in range(5):
+        assert deliver(on_lead, records) == {"batchItemFailures": []}
+    assert len(ledger(kind="charge")) == 1
+    assert account().spent_cents == 1_000
+    announced = events(aws, "LeadCharged")
+    # Every delivery announces the same fact under the same id; consumers keep one.
+    assert {event["detail"]["event_id"] for event in announced} == {"LeadCharged:L1"}
+
+
+def test_r2_a_record_delivered_five_times_at_once_is_charged_once(on_lead, aws):
+    open_contractor()
+    records = records_for(aws, [lead("L1", 1_000)])
+    with ThreadPoolExecutor(5) as pool:
+        responses = list(pool.map(lambda _: deliver(on_lead, records), range(5)))
+    assert all(response == {"batchItemFailures": []} for response in responses)
+    assert len(ledger(kind="charge")) == 1
+    assert account().spent_cents == 1_000
+    assert account().unbilled_cents == 1_000
+
+
+def test_r8_fifty_concurrent_leads_charge_exactly_what_the_budget_allows(on_lead, aws):
+    # Given a budget that fits exactly 10 leads of $25
+    open_contractor(budget=25_000)
+    items = [lead(f"L{n:02d}", 2_500) for n in range(50)]
+    records = records_for(aws, items)
+    # When the 50 leads arrive at the same time, one invocation each
+    with ThreadPoolExecutor(10) as pool:
+        responses = list(pool.map(lambda record: deliver(on_lead, [record]), records))
+    # Then exactly 10 are charged, 40 rejected for budget, and the account paused once
+    assert all(response == {"batchItemFailures": []} for response in responses)
+    assert len(ledger(kind="charge")) == 10
+    rejected = ledger(kind="lead_rejected")
+    assert len(rejected) == 40
+    assert {entry.reason for entry in rejected} <= {"budget", "paused"}
+    item = account()
+    assert item.spent_cents == 25_000 == item.monthly_budget_cents
+    assert item.remaining_cents == 0
+    assert list(item.pauses.as_dict()) == ["budget"]
+    assert len(ledger(kind="account_paused")) == 1
+    announced = events(aws)
+    assert sum(e["detail-type"] == "LeadCharged" for e in announced) == 10
+    assert sum(e["detail-type"] == "LeadRejected" for e in announced) == 40
+    assert [e["detail"]["reason"] for e in announced if e["detail-type"] == "AccountPaused"] == [
+        "budget"
+    ]
+
+
+def test_r8_a_lead_priced_at_exactly_the_remaining_budget_is_charged_and_pauses(on_lead, aws):
+    open_contractor(budget=10_000)
+    deliver(on_lead, records_for(aws, [lead("L1", 6_000)]))
+    deliver(on_lead, records_for(aws, [lead("L2", 4_000)]))
+    item = account()
+    assert (item.spent_cents, item.remaining_cents) == (10_000, 0)
+    assert set(item.pauses.as_dict()) == {"budget"}
+    assert len(ledger(kind="charge")) == 2
+    # And the next lead is rejected because the account is paused
+    deliver(on_lead, records_for(aws, [lead("L3", 100)]))
+    [rejected] = ledger(kind="lead_rejected")
+    assert (rejected.lead_id, rejected.reason) == ("L3", "paused")
+    assert account().spent_cents == 10_000
+    paused = events(aws, "AccountPaused")
+    assert len(paused) == 1
+
+
+def test_r8_a_lead_that_does_not_fit_is_rejected_and_pauses(on_lead, aws):
+    open_contractor(budget=10_000)
+    deliver(on_lead, records_for(aws, [lead("L1", 6_000), lead("L2", 5_000)]))
+    item = account()
+    assert item.spent_cents == 6_000
+    assert set(item.pauses.as_dict()) == {"budget"}
+    [rejected] = ledger(kind="lead_rejected")
+    assert (rejected.lead_id, rejected.reason) == ("L2", "budget")
+    got = events(aws, "LeadRejected")
+    assert [event["detail"]["reason"] for event in got] == ["budget"]
+
+
+def test_r7_r8_a_lead_after_the_reset_starts_the_new_period_and_lifts_the_budget_pause(
+    on_lead, aws, clock: Clock
+):
+    open_contractor(budget=5_000, signup=EARLIER_SIGNUP)
+    deliver(on_lead, records_for(aws, [lead("L1", 5_000, at="2026-11-14T10:00:00-06:00")]))
+    assert set(account().pauses.as_dict()) == {"budget"}
+    # When a lead is delivered just after local midnight on the 15th (the signup day)
+    clock.set("2026-11-15T00:00:05-06:00")
+    deliver(on_lead, records_for(aws, [lead("L2", 1_000, at="2026-11-15T00:00:01-06:00")]))
+    item = account()
+    # Then it is charged to the new period, whose spend started from zero
+    assert item.period_start == "2026-11-15T06:00:00.000000Z"
+    assert (item.spent_cents, item.remaining_cents) == (1_000, 4_000)
+    assert item.pauses.as_dict() == {}
+    assert item.unbilled_cents == 6_000
+    reactivated = events(aws, "AccountReactivated")
+    assert [event["detail"]["reason"] for event in reactivated] == ["budget"]
+    assert len(ledger(kind="account_reactivated")) == 1
+
+
+def test_r7_a_late_lead_of_the_previous_period_is_charged_to_that_period(on_lead, aws, clock):
+    open_contractor(budget=5_000, signup=EARLIER_SIGNUP)
+    clock.set("2026-11-15T01:00:00-06:00")
+    deliver(on_lead, records_for(aws, [lead("NEW", 4_000, at="2026-11-15T00:30:00-06:00")]))
+    # A lead delivered before midnight reaches the billing after the new period began
+    deliver(on_lead, records_for(aws, [lead("OLD", 3_000, at="2026-11-14T23:59:00-06:00")]))
+    item = account()
+    assert (item.spent_cents, item.remaining_cents) == (4_000, 1_000)
+    assert item.prev_remaining_cents == 2_000
+    assert item.unbilled_cents == 7_000
+    assert {entry.lead_id for entry in ledger(kind="charge")} == {"NEW", "OLD"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("price_cents", None),
+        ("price_cents", "1500"),
+        ("price_cents", Decimal("12.5")),
+        ("price_cents", -100),
+        ("price_cents", 0),
+        ("price_cents", 100_001),
+        ("price_cents", 10**30),
+        ("delivered_at", "yesterday"),
+        ("delivered_at", "2026-11-20T09:00:00"),
+        ("contractor_id", None),
+        ("lead_id", ""),
+    ],
+)
+def test_r1_invalid_records_are_quarantined_and_do_not_block_the_batch(on_lead, aws, field, value):
+    open_contractor()
+    bad = lead("BAD", 1_000)
+    if value is None:
+        del bad[field]
+    else:
+        bad[field] = value
+    good = [lead("G1", 1_000), lead("G2", 2_000)]
+    records = [
+        synthetic_record(good[0]),
+        synthetic_record(bad),
+        synthetic_record(good[1]),
+    ]
+    response = deliver(on_lead, records)
+    assert response == {"batchItemFailures": []}
+    # The valid records of the batch are charged, the invalid one is not
+    assert {entry.lead_id for entry in ledger(kind="charge")} == {"G1", "G2"}
+    assert account().spent_cents == 3_000
+    [kept] = list(QuarantineModel.scan())
+    assert kept.reason == "invalid"
+    assert field in kept.detail
+    [queued] = drain(aws.quarantine_queue_url)
+    assert queued["reason"] == "invalid"
+
+
+def test_a_float_price_is_quarantined(on_lead, aws):
+    open_contractor()
+    record = synthetic_record(lead("F1", 1_000))
+    record["dynamodb"]["NewImage"]["price_cents"] = {"N": "1000.5"}
+    assert deliver(on_lead, [record]) == {"batchItemFailures": []}
+    assert ledger(kind="charge") == []
+    assert next(iter(QuarantineModel.scan())).reason == "invalid"
+
+
+def test_a_lead_for_an_unknown_contractor_is_quarantined_and_rejected(on_lead, aws):
+    open_contractor()
+    deliver(on_lead, records_for(aws, [lead("L1", 1_000, contractor_id="nobody")]))
+    [kept] = list(QuarantineModel.scan())
+    assert (kept.reason, kept.lead_id, kept.contractor_id) == ("unknown_contractor", "L1", "nobody")
+    [rejected] = events(aws, "LeadRejected")
+    assert rejected["detail"]["reason"] == "unknown_contractor"
+    assert account().spent_cents == 0
+
+
+def test_a_lead_from_the_future_is_quarantined(on_lead, aws, clock):
+    open_contractor()
+    deliver(on_lead, records_for(aws, [lead("L1", 1_000, at="2026-11-21T09:00:00-06:00")]))
+    assert ledger(kind="charge") == []
+    assert next(iter(QuarantineModel.scan())).reason == "invalid"
+
+
+def test_when_events_cannot_be_published_the_records_are_retried(on_lead, aws, monkeypatch):
+    open_contractor()
+    records = records_for(aws, [lead("L1", 1_000)])
+    monkeypatch.setattr(on_lead.intake._bus, "_bus_name", "no-such-bus")
+    response = deliver(on_lead, records)
+    assert response == {
+        "batchItemFailures": [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]
+    }
+    # The retry finds the charge made, charges nothing more and announces it
+    monkeypatch.setattr(on_lead.intake._bus, "_bus_name", "lead-billing")
+    assert deliver(on_lead, records) == {"batchItemFailures": []}
+    assert account().spent_cents == 1_000
+    assert [e["detail"]["lead_id"] for e in events(aws, "LeadCharged")] == ["L1"]

@@ -1,0 +1,147 @@
+"""Test helpers for the billing's AWS resources in moto, built from the table models."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeSerializer
+
+from functions.adapters.models import TABLE_MODELS, bind_tables
+
+REGION = "us-east-1"
+TABLES = {key: f"test-{key}" for key in TABLE_MODELS}
+BUS = "lead-billing"
+
+ENVIRONMENT = {
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    # moto routes DynamoDB by the regional host, not the account-based one botocore prefers.
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    "ACCOUNTS_TABLE": TABLES["accounts"],
+    "LEDGER_TABLE": TABLES["ledger"],
+    "QUARANTINE_TABLE": TABLES["quarantine"],
+    "EVENT_BUS_NAME": BUS,
+    "POWERTOOLS_SERVICE_NAME": "lead-billing",
+    "POWERTOOLS_METRICS_NAMESPACE": "LeadBilling",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_LOGGER_LOG_EVENT": "false",
+    "LOG_LEVEL": "WARNING",
+}
+
+
+@dataclass
+class Resources:
+    quarantine_queue_url: str
+    events_queue_url: str
+
+    def leads_stream_arn(self) -> str:
+        description = boto3.client("dynamodb").describe_table(TableName=TABLES["leads"])
+        return description["Table"]["LatestStreamArn"]
+
+
+def create_resources() -> Resources:
+    """Tables from the PynamoDB models, the bus with a queue that receives every event."""
+    bind_tables(TABLES)
+    for model in TABLE_MODELS.values():
+        model.create_table(wait=True)
+    sqs = boto3.client("sqs")
+    quarantine = sqs.create_queue(QueueName="test-quarantine")["QueueUrl"]
+    events_queue = sqs.create_queue(QueueName="test-events")["QueueUrl"]
+    events_arn = sqs.get_queue_attributes(QueueUrl=events_queue, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    bridge = boto3.client("events")
+    bridge.create_event_bus(Name=BUS)
+    bridge.put_rule(
+        Name="everything", EventBusName=BUS, EventPattern=json.dumps({"source": [{"prefix": ""}]})
+    )
+    bridge.put_targets(
+        Rule="everything", EventBusName=BUS, Targets=[{"Id": "queue", "Arn": events_arn}]
+    )
+    return Resources(quarantine, events_queue)
+
+
+def drain(queue_url: str) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs")
+    bodies: list[dict[str, Any]] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        )
+        if not messages:
+            return bodies
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def put_leads(items: Iterable[dict[str, Any]]) -> None:
+    """Write leads as the lead distribution system does: raw items in the Leads table."""
+    client = boto3.client("dynamodb")
+    serializer = TypeSerializer()
+    for item in items:
+        client.put_item(
+            TableName=TABLES["leads"],
+            Item={key: serializer.serialize(value) for key, value in item.items()},
+        )
+
+
+def stream_records(stream_arn: str) -> Iterator[dict[str, Any]]:
+    """Every record of a stream so far, in the shape Lambda delivers them."""
+    streams = boto3.client("dynamodbstreams")
+    for shard in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            page = streams.get_records(ShardIterator=iterator, Limit=1000)
+            for record in page["Records"]:
+                record = json.loads(json.dumps(record, default=str))
+                record["eventSourceARN"] = stream_arn
+                yield record
+            if not page["Records"]:
+                break
+            iterator = page.get("NextShardIterator")
+
+
+def stream_event(records: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"Records": records}
+
+
+def synthetic_record(image: dict[str, Any]) -> dict[str, Any]:
+    """A stream INSERT record for an arbitrary image, including ones the Leads table's
+    clients could write but that break the contract."""
+    serializer = TypeSerializer()
+    wire = {key: serializer.serialize(value) for key, value in image.items()}
+    sequence = str(uuid.uuid4().int % 10**20).zfill(21)
+    return {
+        "eventID": uuid.uuid4().hex,
+        "eventName": "INSERT",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": REGION,
+        "dynamodb": {
+            "Keys": {"lead_id": wire.get("lead_id", {"S": "?"})},
+            "NewImage": wire,
+            "SequenceNumber": sequence,
+            "SizeBytes": 100,
+            "StreamViewType": "NEW_IMAGE",
+        },
+    }
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "on_lead"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:on_lead"
+    aws_request_id: str = "request"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
