@@ -49,3 +49,11 @@ def on_lead(aws: Resources, clock: Clock) -> ModuleType:
     import functions.on_lead.handler as module
 
     return importlib.reload(module)
+
+
+@pytest.fixture
+def api(aws: Resources, clock: Clock) -> ModuleType:
+    """The real operator API handler module, initialised against this test's resources."""
+    import functions.api.handler as module
+
+    return importlib.reload(module)

@@ -145,3 +145,27 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 60_000
+
+
+def rest_event(method: str, path: str, body: Any = None) -> dict[str, Any]:
+    """An API Gateway REST (v1) proxy event."""
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": {"Content-Type": "application/json"},
+        "multiValueHeaders": {"Content-Type": ["application/json"]},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "httpMethod": method,
+            "path": path,
+            "stage": "test",
+            "requestId": uuid.uuid4().hex,
+            "identity": {"sourceIp": "127.0.0.1"},
+        },
+        "body": None if body is None else json.dumps(body),
+        "isBase64Encoded": False,
+    }

@@ -1,0 +1,141 @@
+"""The operator API: open an account, read its billing state.
+
+The route signatures are read at run time by the resolver's validation, so this module
+keeps its annotations evaluated (no ``from __future__ import annotations``).
+
+IAM-authorized in the deployed stack; the local gateway accepts an admin token instead.
+Errors map to status codes in one place (``_errors`` below).
+"""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from functions.adapters import clock
+from functions.adapters.accounts import AccountStore
+from functions.adapters.models import bind_tables
+from functions.adapters.settings import ApiSettings
+from functions.api.views import billing_state
+from functions.billing.account import (
+    DEFAULT_THRESHOLD,
+    MAX_BUDGET,
+    AccountError,
+    AccountManager,
+    open_account,
+)
+from functions.billing.errors import AccountAlreadyExists, AccountNotFound, StorageUnavailable
+from functions.billing.money import Money
+
+settings = ApiSettings.from_env()
+bind_tables(settings.table_names())
+logger = Logger()
+tracer = Tracer()
+app = APIGatewayRestResolver(enable_validation=True)
+accounts = AccountStore()
+
+Text = Annotated[StrictStr, Field(min_length=1, max_length=200)]
+
+
+class AccountManagerBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Text
+    phone: Text
+    email: Text
+
+
+class NewAccount(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    contractor_id: Annotated[StrictStr, Field(min_length=1, max_length=128)]
+    business_name: Text
+    billing_email: Text
+    locale: Annotated[StrictStr, Field(pattern="^(en|es)$")]
+    timezone: Text
+    monthly_budget_cents: Annotated[StrictInt, Field(ge=1, le=MAX_BUDGET.cents)]
+    threshold_cents: Annotated[StrictInt, Field(ge=1, le=MAX_BUDGET.cents)] = (
+        DEFAULT_THRESHOLD.cents
+    )
+    signed_up_at: AwareDatetime | None = None
+    account_manager: AccountManagerBody | None = None
+
+
+@app.post("/admin/accounts")
+@tracer.capture_method
+def create_account(body: Annotated[NewAccount, Body()]) -> Response[dict[str, Any]]:
+    now = clock.now()
+    manager = body.account_manager
+    account = open_account(
+        contractor_id=body.contractor_id,
+        business_name=body.business_name,
+        billing_email=body.billing_email,
+        locale=body.locale,
+        timezone=body.timezone,
+        signed_up_at=body.signed_up_at or now,
+        monthly_budget=Money(body.monthly_budget_cents),
+        threshold=Money(body.threshold_cents),
+        account_manager=AccountManager(manager.name, manager.phone, manager.email)
+        if manager
+        else None,
+    )
+    accounts.create(account, now)
+    logger.info("account opened", extra={"contractor_id": account.contractor_id})
+    return Response(201, "application/json", billing_state(account, now))
+
+
+@app.get("/admin/accounts/<contractor_id>")
+@tracer.capture_method
+def get_account(contractor_id: str) -> dict[str, Any]:
+    return billing_state(accounts.get(contractor_id), clock.now())
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> Response[dict[str, Any]]:
+    return Response(status, "application/json", {"error": code, "message": message, **extra})
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
+    problems = [
+        {
+            "field": ".".join(str(part) for part in item["loc"] if part != "body"),
+            "message": item["msg"],
+        }
+        for item in error.errors()
+    ]
+    fields = ", ".join(problem["field"] or "body" for problem in problems)
+    return _error(400, "invalid_request", f"invalid {fields}", problems=problems)
+
+
+@app.exception_handler(AccountError)
+def _invalid_account(error: AccountError) -> Response[dict[str, Any]]:
+    return _error(
+        400,
+        "invalid_request",
+        str(error),
+        problems=[{"field": error.field, "message": error.message}],
+    )
+
+
+@app.exception_handler(AccountAlreadyExists)
+def _exists(error: AccountAlreadyExists) -> Response[dict[str, Any]]:
+    return _error(409, "account_exists", str(error))
+
+
+@app.exception_handler(AccountNotFound)
+def _not_found(error: AccountNotFound) -> Response[dict[str, Any]]:
+    return _error(404, "account_not_found", str(error))
+
+
+@app.exception_handler(StorageUnavailable)
+def _unavailable(error: StorageUnavailable) -> Response[dict[str, Any]]:
+    logger.exception("storage unavailable")
+    return _error(503, "unavailable", "billing storage is unavailable; retry later")
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

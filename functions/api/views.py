@@ -1,0 +1,51 @@
+"""The billing state of an account as the API shows it (amounts in cents, ISO 8601 times)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from functions.billing.account import Account
+from functions.billing.decision import roll_over
+
+
+def local_iso(instant: datetime | None, timezone: str) -> str | None:
+    return None if instant is None else instant.astimezone(ZoneInfo(timezone)).isoformat()
+
+
+def billing_state(account: Account, now: datetime) -> dict[str, Any]:
+    """The account as of ``now``: a budget period that has ended shows as reset (R7, R8)
+    even before the next lead or the daily reset writes it."""
+    current, _ = roll_over(account, now)
+    zone = current.timezone
+    manager = current.account_manager
+    return {
+        "contractor_id": current.contractor_id,
+        "business_name": current.business_name,
+        "billing_email": current.billing_email,
+        "locale": current.locale.value,
+        "timezone": zone,
+        "signed_up_at": local_iso(current.signed_up_at, zone),
+        "status": "paused" if current.paused else "active",
+        "pauses": [
+            {"reason": reason.value, "since": local_iso(since, zone)}
+            for reason, since in sorted(current.pauses.items(), key=lambda item: item[1])
+        ],
+        "budget": {
+            "monthly_cents": current.monthly_budget.cents,
+            "spent_cents": current.spent.cents,
+            "remaining_cents": current.remaining.cents,
+            "period_start": local_iso(current.period.start, zone),
+            "next_reset": local_iso(current.period.end, zone),
+        },
+        "unbilled_cents": current.unbilled.cents,
+        "past_due_cents": current.past_due.cents,
+        "threshold_cents": current.threshold.cents,
+        "grace_ends_at": local_iso(current.grace_ends_at, zone),
+        "account_manager": {
+            "name": manager.name,
+            "phone": manager.phone,
+            "email": manager.email,
+        },
+    }

@@ -1,0 +1,116 @@
+"""The operator API against moto: the account contract of POST and GET /admin/accounts."""
+
+from __future__ import annotations
+
+import json
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from functions.adapters.models import LedgerEntryModel
+from tests.integration.conftest import Clock
+from tests.support.aws import LambdaContext, rest_event
+
+VALID = {
+    "contractor_id": "c-1",
+    "business_name": "Acme Roofing",
+    "billing_email": "billing@acme.example",
+    "locale": "es",
+    "timezone": "America/Los_Angeles",
+    "monthly_budget_cents": 150_000,
+    "signed_up_at": "2026-01-31T10:00:00-08:00",
+}
+
+
+def call(api: ModuleType, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+    response = api.handler(rest_event(method, path, body), LambdaContext(function_name="api"))
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_opening_an_account_answers_201_with_its_billing_state(api, clock: Clock):
+    clock.set("2026-11-28T12:00:00-08:00")
+    status, body = call(api, "POST", "/admin/accounts", VALID)
+    assert status == 201
+    assert body["status"] == "active"
+    assert body["pauses"] == []
+    assert body["threshold_cents"] == 20_000
+    assert body["account_manager"]["phone"] == "(866) 332-7134"
+    assert body["account_manager"]["email"] == "support@craftjack.com"
+    # R7: signed up on the 31st; November has 30 days, so the next reset is on the 30th,
+    # at midnight Pacific standard time (the current period began before the DST change)
+    assert body["budget"] == {
+        "monthly_cents": 150_000,
+        "spent_cents": 0,
+        "remaining_cents": 150_000,
+        "period_start": "2026-10-31T00:00:00-07:00",
+        "next_reset": "2026-11-30T00:00:00-08:00",
+    }
+
+
+def test_get_shows_the_current_period_of_an_account(api, clock: Clock):
+    clock.set("2026-11-28T12:00:00-08:00")
+    call(api, "POST", "/admin/accounts", VALID)
+    status, body = call(api, "GET", "/admin/accounts/c-1")
+    assert status == 200
+    assert body["contractor_id"] == "c-1"
+    assert body["budget"]["period_start"] == "2026-10-31T00:00:00-07:00"
+    assert body["budget"]["next_reset"] == "2026-11-30T00:00:00-08:00"
+    assert body["unbilled_cents"] == 0
+    assert body["past_due_cents"] == 0
+    assert body["grace_ends_at"] is None
+    # The period start is recorded once in the ledger
+    assert [entry.kind for entry in LedgerEntryModel.query("c-1")] == ["budget_period_started"]
+
+
+def test_after_the_reset_day_get_shows_the_new_period(api, clock: Clock):
+    clock.set("2026-11-28T12:00:00-08:00")
+    call(api, "POST", "/admin/accounts", VALID)
+    clock.set("2026-11-30T00:00:01-08:00")
+    _, body = call(api, "GET", "/admin/accounts/c-1")
+    assert body["budget"]["period_start"] == "2026-11-30T00:00:00-08:00"
+    assert body["budget"]["next_reset"] == "2026-12-31T00:00:00-08:00"
+
+
+def test_opening_an_existing_account_answers_409(api):
+    assert call(api, "POST", "/admin/accounts", VALID)[0] == 201
+    status, body = call(api, "POST", "/admin/accounts", {**VALID, "business_name": "Other"})
+    assert status == 409
+    assert body["error"] == "account_exists"
+    assert call(api, "GET", "/admin/accounts/c-1")[1]["business_name"] == "Acme Roofing"
+
+
+def test_an_unknown_account_answers_404(api):
+    status, body = call(api, "GET", "/admin/accounts/nobody")
+    assert status == 404
+    assert body["error"] == "account_not_found"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("monthly_budget_cents", 100.5),
+        ("monthly_budget_cents", "1000"),
+        ("monthly_budget_cents", 0),
+        ("monthly_budget_cents", True),
+        ("threshold_cents", -1),
+        ("locale", "fr"),
+        ("timezone", "Mars/Olympus"),
+        ("billing_email", "not-an-email"),
+        ("signed_up_at", "2026-01-31T10:00:00"),
+        ("contractor_id", ""),
+        ("unexpected", "x"),
+    ],
+)
+def test_a_bad_field_answers_400_naming_it(api, field, value):
+    status, body = call(api, "POST", "/admin/accounts", {**VALID, field: value})
+    assert status == 400, body
+    assert field in body["message"]
+    assert call(api, "GET", "/admin/accounts/c-1")[0] == 404
+
+
+def test_a_missing_field_answers_400_naming_it(api):
+    body = {key: value for key, value in VALID.items() if key != "timezone"}
+    status, answer = call(api, "POST", "/admin/accounts", body)
+    assert status == 400
+    assert "timezone" in answer["message"]
