@@ -56,7 +56,7 @@ from functions.billing.events import (
 from functions.billing.leads import Lead
 from functions.billing.money import Money
 
-MAX_ATTEMPTS = 10
+MAX_ATTEMPTS = 8
 BUDGET = PauseReason.BUDGET.value
 NON_PAYMENT = PauseReason.NON_PAYMENT.value
 
@@ -158,7 +158,7 @@ class LeadCharges:
                     continue
                 codes = {reason.code for reason in reasons if reason is not None}
                 if codes and codes <= RETRYABLE_CANCELLATIONS:
-                    self._sleep(min(0.02 * 2**attempt, 1.0) * (0.5 + self._jitter()))
+                    self._sleep(min(0.02 * 2**attempt, 0.5) * (0.5 + self._jitter()))
                     continue
                 raise StorageUnavailable(f"transaction cancelled: {sorted(codes)}") from error
         raise StorageUnavailable(f"lead {lead.lead_id}: no settlement after {MAX_ATTEMPTS} tries")

@@ -6,7 +6,6 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.adapters import clock
@@ -35,14 +34,4 @@ intake = LeadIntake(
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
-    with processor(records=event["Records"], handler=intake.settle, lambda_context=context):
-        outcomes = processor.process()
-    response: dict[str, Any] = dict(processor.response())
-    settled = [result for status, result, _ in outcomes if status == "success"]
-    reported = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
-    response["batchItemFailures"] = [
-        *response["batchItemFailures"],
-        *({"itemIdentifier": seq} for seq in intake.announce(settled) if seq not in reported),
-    ]
-    return response
+    return intake.process(event["Records"], context)

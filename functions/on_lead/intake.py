@@ -15,6 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from functions.adapters.event_bus import EventBus
@@ -49,6 +50,25 @@ class LeadIntake:
         self._bus = bus
         self._metrics = metrics
         self._clock = clock
+
+    def process(self, records: list[dict[str, Any]], context: Any) -> dict[str, Any]:
+        """Settle a batch of stream records, then announce what happened in one go.
+
+        Answers the partial batch response: the records that failed, whether settling or
+        announcing them, so that the stream retries from the first of them.
+        """
+        processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+        with processor(records=records, handler=self.settle, lambda_context=context):
+            outcomes = processor.process()
+        failures = list(processor.response()["batchItemFailures"])
+        reported = {failure["itemIdentifier"] for failure in failures}
+        settled = [result for status, result, _ in outcomes if status == "success"]
+        failures += [
+            {"itemIdentifier": sequence}
+            for sequence in self.announce(settled)
+            if sequence not in reported
+        ]
+        return {"batchItemFailures": failures}
 
     def settle(self, record: DynamoDBRecord) -> RecordResult:
         """Settle one stream record (the BatchProcessor's record handler)."""

@@ -10,6 +10,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from pynamodb.connection.base import Connection
 
 from functions.adapters.accounts import AccountStore
@@ -20,6 +21,7 @@ from tests.integration.conftest import Clock
 from tests.support.aws import (
     LambdaContext,
     Resources,
+    TransactionConflicts,
     drain,
     put_leads,
     stream_event,
@@ -302,3 +304,35 @@ def test_when_events_cannot_be_published_the_records_are_retried(on_lead, aws, m
     assert deliver(on_lead, records) == {"batchItemFailures": []}
     assert account().spent_cents == 1_000
     assert [e["detail"]["lead_id"] for e in events(aws, "LeadCharged")] == ["L1"]
+
+
+def test_r2_transaction_conflicts_are_retried_and_charge_once(on_lead, aws):
+    open_contractor()
+    records = records_for(aws, [lead("L1", 1_000)])
+    conflicts = TransactionConflicts(3)
+    conflicts.install()
+    try:
+        assert deliver(on_lead, records) == {"batchItemFailures": []}
+    finally:
+        conflicts.uninstall()
+    assert conflicts.injected == 3
+    assert account().spent_cents == 1_000
+    assert len(ledger(kind="charge")) == 1
+
+
+def test_endless_contention_fails_the_batch_for_the_stream_to_retry(on_lead, aws):
+    open_contractor()
+    records = records_for(aws, [lead("L1", 1_000), lead("L2", 2_000)])
+    conflicts = TransactionConflicts(10**6)
+    conflicts.install()
+    try:
+        # Every record failed: the invocation fails, so the stream retries (and bisects) it
+        with pytest.raises(BatchProcessingError):
+            deliver(on_lead, records)
+    finally:
+        conflicts.uninstall()
+    assert account().spent_cents == 0
+    assert [entry.kind for entry in ledger()] == ["budget_period_started"]
+    # Once contention ends, the retried batch is charged
+    assert deliver(on_lead, records) == {"batchItemFailures": []}
+    assert account().spent_cents == 3_000

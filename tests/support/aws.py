@@ -169,3 +169,45 @@ def rest_event(method: str, path: str, body: Any = None) -> dict[str, Any]:
         "body": None if body is None else json.dumps(body),
         "isBase64Encoded": False,
     }
+
+
+class TransactionConflicts:
+    """Cancels the next ``count`` TransactWriteItems calls with ``TransactionConflict``,
+    at the botocore level, as DynamoDB does when concurrent transactions touch an item."""
+
+    def __init__(self, count: int) -> None:
+        self.remaining = count
+        self.injected = 0
+
+    def install(self) -> None:
+        from functions.adapters import models
+
+        models.transact_write()  # makes sure the shared connection exists
+        assert models._connection is not None
+        models._connection.client.meta.events.register(
+            "before-call.dynamodb.TransactWriteItems", self._cancel, unique_id="conflicts"
+        )
+
+    def uninstall(self) -> None:
+        from functions.adapters import models
+
+        assert models._connection is not None
+        models._connection.client.meta.events.unregister(
+            "before-call.dynamodb.TransactWriteItems", unique_id="conflicts"
+        )
+
+    def _cancel(self, params: dict[str, Any], **_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        if self.remaining <= 0:
+            return None
+        self.remaining -= 1
+        self.injected += 1
+        items = json.loads(params["body"])["TransactItems"]
+        reasons = [{"Code": "TransactionConflict"} for _ in items]
+        parsed = {
+            "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+            "CancellationReasons": reasons,
+            "ResponseMetadata": {"HTTPStatusCode": 400, "HTTPHeaders": {}},
+        }
+        return AWSResponse("https://dynamodb", 400, {}, None), parsed
