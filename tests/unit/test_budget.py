@@ -102,9 +102,7 @@ def test_r7_given_every_local_day_of_jan_to_mar_then_the_period_matches_the_cale
             ):
                 period = budget_period_at(instant, signed_up_on(day), CHICAGO)
                 assert_starts_at_local_midnight(period.start, CHICAGO, start)
-                assert_starts_at_local_midnight(
-                    period.end, CHICAGO, expected_end_date(start, day)
-                )
+                assert_starts_at_local_midnight(period.end, CHICAGO, expected_end_date(start, day))
 
 
 def test_r7_given_leap_february_then_signups_on_29_to_31_restart_on_february_29():
@@ -208,7 +206,9 @@ def test_r7_given_the_repeated_hour_of_an_autumn_change_then_the_instant_is_in_i
 def test_r7_given_santiago_skips_midnight_then_the_period_starts_at_the_first_instant_of_day():
     # Chile's DST starts at 24:00 on Saturday 7 September 2024 (04:00 UTC): the clock jumps
     # from 23:59:59 -04 to 01:00 -03, so 8 September begins at 01:00 local.
-    period = budget_period_at(at_local(SANTIAGO, 2024, 9, 8, 12), signed_up_on(8, SANTIAGO), SANTIAGO)
+    period = budget_period_at(
+        at_local(SANTIAGO, 2024, 9, 8, 12), signed_up_on(8, SANTIAGO), SANTIAGO
+    )
 
     assert period.start == at_utc(2024, 9, 8, 4)
     assert period.start.astimezone(ZoneInfo(SANTIAGO)).date() == date(2024, 9, 8)

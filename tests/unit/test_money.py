@@ -163,7 +163,7 @@ def test_given_a_bare_number_when_combined_with_money_then_type_error(other):
     with pytest.raises(TypeError):
         Money(100) + other
     with pytest.raises(TypeError):
-        Money(100) < other
+        _ = Money(100) < other
 
 
 # --- formatting ---------------------------------------------------------------------------
