@@ -268,15 +268,23 @@ def _roll_over(
     """R7, R8: move the account to the new period in the same transaction as the lead."""
     assert rolled.previous_period is not None
     consecutive = rolled.previous_period == snapshot.period
+    budget_paused = PauseReason.BUDGET in snapshot.pauses
     plan.require(AccountModel.period_start == instant(snapshot.period.start))
+    # What the ended period leaves for late leads depends on its pause: assert it.
+    pause = _pause(BUDGET)
+    plan.require(pause.exists() if budget_paused else pause.does_not_exist())
+    if not consecutive:
+        left: Any = AccountModel.monthly_budget_cents
+    elif budget_paused:
+        left = 0
+    else:
+        left = AccountModel.remaining_cents
     plan.actions += [
         AccountModel.period_start.set(instant(rolled.period.start)),
         AccountModel.period_end.set(instant(rolled.period.end)),
         AccountModel.prev_period_start.set(instant(rolled.previous_period.start)),
         AccountModel.prev_period_end.set(instant(rolled.previous_period.end)),
-        AccountModel.prev_remaining_cents.set(
-            AccountModel.remaining_cents if consecutive else AccountModel.monthly_budget_cents
-        ),
+        AccountModel.prev_remaining_cents.set(left),
     ]
     plan.other_entries.append(period_entry(snapshot.contractor_id, rolled.period, now))
     plan.lead_entry.period_start = instant(rolled.period.start)

@@ -75,11 +75,14 @@ def budget_period_at(instant: datetime, signed_up_at: datetime, timezone: str) -
     instant = _require_aware(instant)
     day = signup_day(signed_up_at, timezone)
     local = instant.astimezone(ZoneInfo(timezone))
-    this_month = period_starting_in(local.year, local.month, day, timezone)
-    if instant >= this_month.start:
-        return this_month
+    # The local month is a guess: a clock set back across midnight on the reset day shows
+    # the previous month's date after the period has started. Walk from the month before.
     year, month = _shift_month(local.year, local.month, -1)
-    return period_starting_in(year, month, day, timezone)
+    while True:
+        period = period_starting_in(year, month, day, timezone)
+        if instant < period.end:
+            return period
+        year, month = _shift_month(year, month, 1)
 
 
 def _require_aware(instant: datetime) -> datetime:

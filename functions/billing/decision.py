@@ -72,7 +72,10 @@ def roll_over(account: Account, at: datetime) -> tuple[Account, list[AccountReac
         return account, []
     period = budget_period_at(at, account.signed_up_at, account.timezone)
     if period.start == account.period.end:
-        previous, previous_remaining = account.period, account.remaining
+        # A period that ended paused for budget accepts no late lead (R8, R12).
+        paused = PauseReason.BUDGET in account.pauses
+        previous = account.period
+        previous_remaining = Money(0) if paused else account.remaining
     else:  # whole periods went by without a lead: nothing was spent in the one before
         previous = budget_period_at(
             period.start - timedelta(microseconds=1), account.signed_up_at, account.timezone

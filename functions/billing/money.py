@@ -6,11 +6,13 @@ arrive from DynamoDB as ``Decimal`` are converted once, at the edge, by ``Money.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 CURRENCY = "USD"
+_WHOLE_CENTS = re.compile(r"-?[0-9]+")
 
 
 class MoneyError(ValueError):
@@ -41,7 +43,7 @@ class Money:
             if not value.is_finite() or value != value.to_integral_value():
                 raise MoneyError(f"not a whole number of cents: {value}")
             return cls(int(value))
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and _WHOLE_CENTS.fullmatch(value.strip()):
             return cls(int(value.strip()))
         raise MoneyError(f"not a whole number of cents: {value!r}")
 

@@ -336,3 +336,19 @@ def test_endless_contention_fails_the_batch_for_the_stream_to_retry(on_lead, aws
     # Once contention ends, the retried batch is charged
     assert deliver(on_lead, records) == {"batchItemFailures": []}
     assert account().spent_cents == 3_000
+
+
+def test_r8_a_late_lead_of_a_period_that_ended_paused_for_budget_is_rejected(on_lead, aws, clock):
+    open_contractor(budget=5_000, signup=EARLIER_SIGNUP)
+    deliver(on_lead, records_for(aws, [lead("A", 3_000, at="2026-11-14T10:00:00-06:00")]))
+    deliver(on_lead, records_for(aws, [lead("B", 4_000, at="2026-11-14T11:00:00-06:00")]))
+    assert set(account().pauses.as_dict()) == {"budget"}  # B did not fit: paused
+    clock.set("2026-11-15T01:00:00-06:00")
+    deliver(on_lead, records_for(aws, [lead("NEW", 1_000, at="2026-11-15T00:30:00-06:00")]))
+    # A small lead delivered before the reset, while the account was paused, arrives late
+    deliver(on_lead, records_for(aws, [lead("LATE", 500, at="2026-11-14T23:00:00-06:00")]))
+    item = account()
+    assert item.prev_remaining_cents == 0
+    assert item.unbilled_cents == 4_000
+    rejected = {entry.lead_id: entry.reason for entry in ledger(kind="lead_rejected")}
+    assert rejected == {"B": "budget", "LATE": "budget"}

@@ -230,15 +230,6 @@ def test_r7_given_santiago_repeats_saturday_evening_then_sunday_starts_after_the
     assert before.end == after.start == at_utc(2024, 4, 7, 4)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG budget.py budget_period_at: when a DST change sets the clock back across "
-        "midnight into the 1st (America/St_Johns, 2009-11-01 00:01 NDT -> 2009-10-31 23:01 "
-        "NST), an instant after the new period's start but whose local date is the previous "
-        "month gets the previous month's period, which ends before the instant."
-    ),
-)
 def test_r7_given_a_clock_set_back_across_midnight_then_the_period_still_holds_the_instant():
     zone = "America/St_Johns"
     # Given a signup on the 1st; the period of November 2009 starts at 00:00 NDT (-02:30)

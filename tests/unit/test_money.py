@@ -84,14 +84,6 @@ def test_given_no_whole_number_of_cents_when_parsing_then_money_error(value):
         Money.parse(value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG money.py: Money.parse accepts a string when str.isdigit() is true, but "
-        "isdigit() is true for characters int() refuses ('²', '①'), so parse raises a "
-        "bare ValueError instead of MoneyError and escapes `except MoneyError`."
-    ),
-)
 @pytest.mark.parametrize("value", ["²", "①"])
 def test_given_a_digit_like_character_when_parsing_then_money_error(value):
     with pytest.raises(MoneyError):
