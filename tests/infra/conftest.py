@@ -19,7 +19,10 @@ from tests.infra.support import Synthesized
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     outdir = tmp_path_factory.mktemp("cdk.out")
-    assembly = build_app(outdir).synth()
+    try:
+        assembly = build_app(outdir).synth()
+    except RuntimeError as error:  # cdk-nag's findings, or the layer that could not be built
+        pytest.fail(f"the app does not synthesize: {error}", pytrace=False)
     template = assembly.get_stack_by_name(names.STACK_NAME).template
     return Synthesized(
         outdir=outdir,

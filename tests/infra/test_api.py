@@ -25,7 +25,9 @@ def _paths(synthesized: Synthesized) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def methods(synthesized: Synthesized) -> list[dict[str, Any]]:
-    return [method["Properties"] for method in synthesized.of_type("AWS::ApiGateway::Method").values()]
+    return [
+        method["Properties"] for method in synthesized.of_type("AWS::ApiGateway::Method").values()
+    ]
 
 
 def test_operator_routes(synthesized: Synthesized, methods: list[dict[str, Any]]) -> None:
@@ -51,7 +53,9 @@ def test_every_method_is_proxied_to_the_api_function(methods: list[dict[str, Any
 
 
 def test_the_stage_logs_access_traces_and_throttles(synthesized: Synthesized) -> None:
-    (stage,) = [stage["Properties"] for stage in synthesized.of_type("AWS::ApiGateway::Stage").values()]
+    (stage,) = [
+        stage["Properties"] for stage in synthesized.of_type("AWS::ApiGateway::Stage").values()
+    ]
     log_group = stage["AccessLogSetting"]["DestinationArn"]["Fn::GetAtt"][0]
 
     assert stage["RestApiId"] == {"Ref": names.OPERATOR_API_LOGICAL_ID}

@@ -121,15 +121,15 @@ def test_function_code_is_its_own_package_and_the_shared_ones_only(
     assert Path("functions/__init__.py") in files
     assert Path("functions/adapters/settings.py") in files
     assert all(path.suffix == ".py" for path in files)
-    assert all(
-        path == Path("functions/__init__.py") or path.parts[1] in allowed for path in files
-    )
+    assert all(path == Path("functions/__init__.py") or path.parts[1] in allowed for path in files)
     assert (asset / "functions" / function).is_dir()
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_functions_share_the_dependency_layer(synthesized: Synthesized, function: str) -> None:
-    assert synthesized.function(function)["Layers"] == [{"Ref": names.DEPENDENCIES_LAYER_LOGICAL_ID}]
+    assert synthesized.function(function)["Layers"] == [
+        {"Ref": names.DEPENDENCIES_LAYER_LOGICAL_ID}
+    ]
 
 
 def test_dependency_layer_holds_the_locked_versions_for_python_3_12_on_arm(

@@ -49,7 +49,7 @@ def _queue_app(outdir: Path, *, acknowledged: bool) -> App:
 
 
 def test_an_unacknowledged_finding_fails_the_synth(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError, match=r"ValidationFailed.*AwsSolutions-SQS3"):
+    with pytest.raises(RuntimeError, match=r"(?s)ValidationFailed.*AwsSolutions-SQS3"):
         _queue_app(tmp_path / "failing", acknowledged=False).synth()
 
     _queue_app(tmp_path / "passing", acknowledged=True).synth()

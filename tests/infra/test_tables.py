@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pynamodb.models import Model
@@ -28,8 +28,12 @@ def _keys(key_schema: list[dict[str, str]]) -> dict[str, str]:
     return {key["KeyType"]: key["AttributeName"] for key in key_schema}
 
 
+def _schema(model: type[Model]) -> dict[str, Any]:
+    return cast(dict[str, Any], model._get_schema())
+
+
 def _model_attribute_types(model: type[Model]) -> dict[str, str]:
-    schema = model._get_schema()
+    schema = _schema(model)
     definitions = list(schema["attribute_definitions"])
     for index in [*schema["local_secondary_indexes"], *schema["global_secondary_indexes"]]:
         definitions.extend(index["attribute_definitions"])
@@ -49,7 +53,7 @@ def test_table_keys_and_attributes_are_those_of_its_model(
     model = TABLE_MODELS[key]
     properties = _table(synthesized, key)["Properties"]
 
-    assert _keys(properties["KeySchema"]) == _keys(model._get_schema()["key_schema"])
+    assert _keys(properties["KeySchema"]) == _keys(_schema(model)["key_schema"])
     assert {
         d["AttributeName"]: d["AttributeType"] for d in properties["AttributeDefinitions"]
     } == _model_attribute_types(model)
@@ -57,7 +61,7 @@ def test_table_keys_and_attributes_are_those_of_its_model(
 
 @pytest.mark.parametrize("key", TABLES)
 def test_table_indexes_are_those_of_its_model(synthesized: Synthesized, key: str) -> None:
-    schema = TABLE_MODELS[key]._get_schema()
+    schema = _schema(TABLE_MODELS[key])
     properties = _table(synthesized, key)["Properties"]
 
     for kind, cfn_property in (

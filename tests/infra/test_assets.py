@@ -1,0 +1,75 @@
+"""The dependency layer is the lock's packages, built once per lock, or the synth fails."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from infra import assets
+
+
+@pytest.fixture
+def build_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private build directory, so that the shared build/layer/ is left alone."""
+    monkeypatch.setattr(assets, "BUILD_DIR", tmp_path)
+    monkeypatch.setattr(assets, "LAYER_DIR", tmp_path / "layer")
+    monkeypatch.setattr(assets, "_LAYER_KEY_FILE", tmp_path / "layer.key")
+    monkeypatch.setattr(assets, "_BUILD_LOCK_FILE", tmp_path / ".build.lock")
+    assets.dependency_layer.cache_clear()
+    yield tmp_path
+    assets.dependency_layer.cache_clear()
+
+
+def test_runtime_requirements_are_the_project_dependencies_at_their_locked_versions() -> None:
+    declared = tomllib.loads(assets.PYPROJECT.read_text())["project"]["dependencies"]
+    locked = {
+        canonicalize_name(name): version
+        for name, version in (
+            line.split("==") for line in assets.REQUIREMENTS_LOCK.read_text().split()
+        )
+    }
+
+    pinned = [Requirement(line) for line in assets.runtime_requirements()]
+
+    assert [r.name for r in pinned] == [Requirement(line).name for line in declared]
+    for requirement in pinned:
+        assert str(requirement.specifier) == f"=={locked[canonicalize_name(requirement.name)]}"
+    assert {"tracer"} in [r.extras for r in pinned if r.name == "aws-lambda-powertools"]
+
+
+def test_a_layer_built_for_the_current_lock_is_reused_without_pip(
+    build_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = assets._layer_key(assets.runtime_requirements())
+    (build_dir / "layer" / "python").mkdir(parents=True)
+    (build_dir / "layer.key").write_text(key + "\n")
+
+    def no_pip(*args: object) -> None:
+        raise AssertionError("pip ran although the layer was up to date")
+
+    monkeypatch.setattr(assets, "_pip_install", no_pip)
+
+    assert assets.dependency_layer() == assets.DependencyLayer(path=build_dir / "layer", key=key)
+
+
+def test_a_layer_that_cannot_be_built_fails_loudly_and_is_never_reused(
+    build_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = build_dir / "no-wheels"
+    empty.mkdir()
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(empty))
+    (build_dir / "layer" / "python").mkdir(parents=True)
+    (build_dir / "layer.key").write_text("built for another lock\n")
+
+    with pytest.raises(assets.LayerBuildError, match="pip could not build the dependency layer"):
+        assets.dependency_layer()
+
+    assert (build_dir / "layer.key").read_text() == "built for another lock\n"
+    with pytest.raises(assets.LayerBuildError):
+        assets.dependency_layer()
