@@ -103,7 +103,7 @@ def _validate_matcher(matcher: Any, where: str) -> None:
         return
     if not isinstance(matcher, Mapping) or len(matcher) != 1:
         raise FilterPatternError(f"{where}: unsupported matcher {matcher!r}")
-    (operator, argument), = matcher.items()
+    ((operator, argument),) = matcher.items()
     if operator not in _OPERATORS:
         raise FilterPatternError(f"{where}: unsupported filter operator {operator!r}")
     if operator in ("prefix", "suffix"):
@@ -132,9 +132,10 @@ def _validate_matcher(matcher: Any, where: str) -> None:
             if len(argument) != 1 or next(iter(argument)) not in _STRING_OPERATORS:
                 raise FilterPatternError(f"{where}: unsupported anything-but {argument!r}")
             inner = next(iter(argument.values()))
-            if not (isinstance(inner, str) or (
-                isinstance(inner, list) and all(isinstance(i, str) for i in inner)
-            )):
+            if not (
+                isinstance(inner, str)
+                or (isinstance(inner, list) and all(isinstance(i, str) for i in inner))
+            ):
                 raise FilterPatternError(f"{where}: unsupported anything-but {argument!r}")
         elif isinstance(argument, list):
             if not argument or not all(
@@ -182,7 +183,7 @@ def _match_object(pattern: Mapping[str, Any], nodes: list[Any]) -> bool:
 
 def _match_leaf(matcher: Any, leaves: list[Any]) -> bool:
     if isinstance(matcher, Mapping):
-        (operator, argument), = matcher.items()
+        ((operator, argument),) = matcher.items()
         if operator == "exists":
             return bool(leaves) == argument
         return any(_match_operator(operator, argument, leaf) for leaf in leaves)
@@ -229,7 +230,7 @@ def _match_operator(operator: str, argument: Any, leaf: Any) -> bool:
         )
     if operator == "anything-but":
         if isinstance(argument, Mapping):
-            (inner_operator, inner), = argument.items()
+            ((inner_operator, inner),) = argument.items()
             values = inner if isinstance(inner, list) else [inner]
             return isinstance(leaf, str) and not any(
                 _string_test(inner_operator, value, leaf) for value in values

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +53,10 @@ IGNORED_TYPES = {
     "AWS::Scheduler::Schedule",
     "AWS::Scheduler::ScheduleGroup",
     "AWS::Events::Rule",
+    "AWS::Lambda::LayerVersion",
+    "AWS::ApiGateway::RequestValidator",
+    "AWS::ApiGateway::GatewayResponse",
+    "AWS::ApiGateway::Model",
     "AWS::KMS::Key",
     "AWS::KMS::Alias",
     "AWS::Cognito::UserPool",
@@ -109,7 +113,10 @@ def key_schema_signature(props: Mapping[str, Any]) -> tuple[tuple[str, str, str]
     """(key type, attribute name, attribute type) of a table's primary key."""
     types = {d["AttributeName"]: d["AttributeType"] for d in props["AttributeDefinitions"]}
     return tuple(
-        sorted((k["KeyType"], k["AttributeName"], types[k["AttributeName"]]) for k in props["KeySchema"])
+        sorted(
+            (k["KeyType"], k["AttributeName"], types[k["AttributeName"]])
+            for k in props["KeySchema"]
+        )
     )
 
 
@@ -123,7 +130,9 @@ def match_table_models(
     it; otherwise by its logical id beginning with the model's key (``Accounts...``)."""
     found: dict[str, str] = {}
     for key, signature in models.items():
-        same_key = [lid for lid, props in tables.items() if key_schema_signature(props) == signature]
+        same_key = [
+            lid for lid, props in tables.items() if key_schema_signature(props) == signature
+        ]
         if len(same_key) == 1:
             found[key] = same_key[0]
             continue
@@ -142,12 +151,11 @@ def model_signatures() -> dict[str, tuple[tuple[str, str, str], ...]]:
     signatures = {}
     for key, model in TABLE_MODELS.items():
         schema = model._get_schema()
-        types = {d["attribute_name"]: d["attribute_type"] for d in schema["attribute_definitions"]}
-        signatures[key] = tuple(
-            sorted(
-                (k["key_type"], k["attribute_name"], types[k["attribute_name"]])
-                for k in schema["key_schema"]
-            )
+        signatures[key] = key_schema_signature(
+            {
+                "AttributeDefinitions": schema["attribute_definitions"],
+                "KeySchema": schema["key_schema"],
+            }
         )
     return signatures
 
@@ -165,13 +173,20 @@ class Provisioned:
 
 
 class Provisioner:
-    def __init__(self, template: Template, resolver: Resolver, aws_endpoint: str) -> None:
+    def __init__(
+        self,
+        template: Template,
+        resolver: Resolver,
+        aws_endpoint: str,
+        email_identities: Sequence[str] = (),
+    ) -> None:
         self.template = template
+        self.email_identities = list(email_identities)
         self.resolver = resolver
         self.stack = template.stack_name
         session = boto3.session.Session(
             aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - the emulator takes any key
             region_name=REGION,
         )
         self._client = lambda service: session.client(service, endpoint_url=aws_endpoint)
@@ -183,7 +198,9 @@ class Provisioner:
         return physical_name(self.stack, logical_id, limit)
 
     def _props(self, logical_id: str, resource: Mapping[str, Any]) -> dict[str, Any]:
-        resolved = self.resolver.resolve(resource.get("Properties") or {}, f"{logical_id}.Properties")
+        resolved = self.resolver.resolve(
+            resource.get("Properties") or {}, f"{logical_id}.Properties"
+        )
         assert isinstance(resolved, dict)
         return resolved
 
@@ -195,7 +212,9 @@ class Provisioner:
             props = resource.get("Properties") or {}
             if kind == "AWS::Lambda::Function":
                 name = self._name(logical_id, props, "FunctionName", 64)
-                self.resolver.register(logical_id, name, Arn=f"arn:aws:lambda:{arn}:function:{name}")
+                self.resolver.register(
+                    logical_id, name, Arn=f"arn:aws:lambda:{arn}:function:{name}"
+                )
             elif kind == "AWS::IAM::Role":
                 name = self._name(logical_id, props, "RoleName", 64)
                 self.resolver.register(
@@ -250,11 +269,20 @@ class Provisioner:
         self._create_buses()
         self._create_topics_buckets_parameters_secrets()
         self._create_email_identities()
-        handled = IGNORED_TYPES | set(TABLE_TYPES) | {
-            "AWS::SQS::Queue", "AWS::Events::EventBus", "AWS::SNS::Topic", "AWS::S3::Bucket",
-            "AWS::SSM::Parameter", "AWS::SecretsManager::Secret", "AWS::SES::EmailIdentity",
-            "AWS::SES::ConfigurationSet",
-        }
+        handled = (
+            IGNORED_TYPES
+            | set(TABLE_TYPES)
+            | {
+                "AWS::SQS::Queue",
+                "AWS::Events::EventBus",
+                "AWS::SNS::Topic",
+                "AWS::S3::Bucket",
+                "AWS::SSM::Parameter",
+                "AWS::SecretsManager::Secret",
+                "AWS::SES::EmailIdentity",
+                "AWS::SES::ConfigurationSet",
+            }
+        )
         skipped: dict[str, list[str]] = {}
         for logical_id, resource in self.template.resources.items():
             kind = str(resource.get("Type"))
@@ -269,12 +297,17 @@ class Provisioner:
         for logical_id, resource in self.template.of_type(*TABLE_TYPES):
             props = self._props(logical_id, resource)
             name = self._name(logical_id, props, "TableName", 255)
-            description = dynamodb.create_table(**table_create_args(props, name))["TableDescription"]
+            description = dynamodb.create_table(**table_create_args(props, name))[
+                "TableDescription"
+            ]
             ttl = props.get("TimeToLiveSpecification") or {}
             if ttl.get("AttributeName") and ttl.get("Enabled", True):
                 dynamodb.update_time_to_live(
                     TableName=name,
-                    TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+                    TimeToLiveSpecification={
+                        "Enabled": True,
+                        "AttributeName": ttl["AttributeName"],
+                    },
                 )
             attributes = {"Arn": description["TableArn"]}
             if "LatestStreamArn" in description:
@@ -293,8 +326,13 @@ class Provisioner:
             if fifo and not name.endswith(".fifo"):
                 name = f"{name}.fifo"
             attributes: dict[str, str] = {}
-            for key in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds",
-                        "ReceiveMessageWaitTimeSeconds", "MaximumMessageSize"):
+            for key in (
+                "VisibilityTimeout",
+                "MessageRetentionPeriod",
+                "DelaySeconds",
+                "ReceiveMessageWaitTimeSeconds",
+                "MaximumMessageSize",
+            ):
                 if key in props:
                     attributes[key] = str(props[key])
             if fifo:
@@ -335,7 +373,9 @@ class Provisioner:
             name = self._name(logical_id, props, "BucketName", 63).lower()
             self._client("s3").create_bucket(Bucket=name)
             self.resolver.register(
-                logical_id, name, Arn=f"arn:aws:s3:::{name}",
+                logical_id,
+                name,
+                Arn=f"arn:aws:s3:::{name}",
                 DomainName=f"{name}.s3.amazonaws.com",
                 RegionalDomainName=f"{name}.s3.{REGION}.amazonaws.com",
             )
@@ -344,11 +384,14 @@ class Provisioner:
             props = self._props(logical_id, resource)
             name = props.get("Name") or f"/{self.stack}/{logical_id}"
             self._client("ssm").put_parameter(
-                Name=name, Value=str(props["Value"]), Type=str(props.get("Type", "String")),
+                Name=name,
+                Value=str(props["Value"]),
+                Type=str(props.get("Type", "String")),
                 Overwrite=True,
             )
-            self.resolver.register(logical_id, name, Type=props.get("Type", "String"),
-                                   Value=props["Value"])
+            self.resolver.register(
+                logical_id, name, Type=props.get("Type", "String"), Value=props["Value"]
+            )
         for logical_id, resource in self.template.of_type("AWS::SecretsManager::Secret"):
             props = self._props(logical_id, resource)
             name = props.get("Name") or physical_name(self.stack, logical_id, 256)
@@ -367,15 +410,17 @@ class Provisioner:
 
     def _create_email_identities(self) -> None:
         """Verify every sender the template mentions, so that sending works locally: the
-        SES identities it declares, and the address or domain of any email address found
-        in a function's environment."""
+        SES identities it declares, and the domain of any email address found in a
+        function's environment (plus the identities the local stack was given)."""
         ses = self._client("sesv2")
-        identities: list[str] = []
+        identities: list[str] = list(self.email_identities)
         for logical_id, resource in self.template.of_type("AWS::SES::EmailIdentity"):
-            identities.append(self.resolver.string(
-                (resource.get("Properties") or {})["EmailIdentity"], logical_id
-            ))
-        for logical_id, resource in self.template.of_type("AWS::Lambda::Function"):
+            identities.append(
+                self.resolver.string(
+                    (resource.get("Properties") or {})["EmailIdentity"], logical_id
+                )
+            )
+        for _, resource in self.template.of_type("AWS::Lambda::Function"):
             variables = ((resource.get("Properties") or {}).get("Environment") or {}).get(
                 "Variables"
             ) or {}
@@ -389,14 +434,31 @@ class Provisioner:
             self.result.email_identities.append(identity)
 
 
-def table_models(template: Template, resolver: Resolver, tables: Mapping[str, str]) -> dict[str, str]:
+def declared_table_ids() -> dict[str, str]:
+    """The logical id the stack gives each table model (``infra.names``), if it says."""
+    try:
+        from infra.names import TABLE_LOGICAL_IDS
+    except ImportError:
+        return {}
+    return dict(TABLE_LOGICAL_IDS)
+
+
+def table_models(
+    template: Template, resolver: Resolver, tables: Mapping[str, str]
+) -> dict[str, str]:
     """``TABLE_MODELS`` key -> physical table name, for the template's tables; tables that
-    hold no model are listed under their construct name."""
+    hold no model are listed under their construct name.
+
+    A table is found by the logical id ``infra.names`` declares for the model, else by
+    its primary key, else by its logical id beginning with the model's key."""
+    declared = {key: lid for key, lid in declared_table_ids().items() if lid in tables}
     resolved = {
         logical_id: resolver.resolve(template.properties(logical_id), logical_id)
         for logical_id in tables
+        if logical_id not in declared.values()
     }
-    matched = match_table_models(resolved, model_signatures())
+    signatures = {key: sig for key, sig in model_signatures().items() if key not in declared}
+    matched = {**declared, **match_table_models(resolved, signatures)}
     names = {key: tables[logical_id] for key, logical_id in matched.items()}
     for logical_id, name in tables.items():
         if logical_id not in matched.values():

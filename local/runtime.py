@@ -94,8 +94,13 @@ class WorkerGone(Exception):
 
 class _WorkerProcess:
     def __init__(
-        self, spec: FunctionSpec, env: Mapping[str, str], root: Path, clock_module: str,
-        log: Log, label: str,
+        self,
+        spec: FunctionSpec,
+        env: Mapping[str, str],
+        root: Path,
+        clock_module: str,
+        log: Log,
+        label: str,
     ) -> None:
         self.spec = spec
         self.label = label
@@ -111,10 +116,18 @@ class _WorkerProcess:
             start_new_session=True,  # Ctrl-C reaches the local stack, which stops workers
         )
         assert self._process.stdout is not None and self._process.stderr is not None
-        threading.Thread(target=self._read_answers, args=(self._process.stdout,), daemon=True,
-                         name=f"{label}-out").start()
-        threading.Thread(target=self._forward_logs, args=(self._process.stderr,), daemon=True,
-                         name=f"{label}-err").start()
+        threading.Thread(
+            target=self._read_answers,
+            args=(self._process.stdout,),
+            daemon=True,
+            name=f"{label}-out",
+        ).start()
+        threading.Thread(
+            target=self._forward_logs,
+            args=(self._process.stderr,),
+            daemon=True,
+            name=f"{label}-err",
+        ).start()
         self.ready: dict[str, Any] | None = None
 
     @property
@@ -148,7 +161,9 @@ class _WorkerProcess:
             self.ready = answer
             if answer.get("init_error"):
                 error = answer["init_error"]
-                self._log(f"{self.label} | INIT ERROR {error['errorType']}: {error['errorMessage']}")
+                self._log(
+                    f"{self.label} | INIT ERROR {error['errorType']}: {error['errorMessage']}"
+                )
         return self.ready
 
     def call(self, message: Mapping[str, Any], timeout: float) -> dict[str, Any]:
@@ -193,8 +208,14 @@ class FunctionPool:
     """The warm workers of one function."""
 
     def __init__(
-        self, spec: FunctionSpec, env: Mapping[str, str], root: Path, clock_module: str,
-        log: Log, max_workers: int, enforce_timeout: bool = True,
+        self,
+        spec: FunctionSpec,
+        env: Mapping[str, str],
+        root: Path,
+        clock_module: str,
+        log: Log,
+        max_workers: int,
+        enforce_timeout: bool = True,
     ) -> None:
         self.spec = spec
         self._env = env
@@ -211,8 +232,10 @@ class FunctionPool:
 
     def _spawn(self) -> _WorkerProcess:
         self._spawned += 1
-        label = self.spec.logical_id if self._spawned == 1 else (
-            f"{self.spec.logical_id}#{self._spawned}"
+        label = (
+            self.spec.logical_id
+            if self._spawned == 1
+            else (f"{self.spec.logical_id}#{self._spawned}")
         )
         worker = _WorkerProcess(
             self.spec, self._env, self._root, self._clock_module, self._log, label

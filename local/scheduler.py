@@ -43,7 +43,9 @@ class Scheduler:
             anchor = self.created_at
             if start is not None and isinstance(schedule.expression, RateExpression):
                 anchor = start - schedule.expression.period
-            for instant in occurrences(schedule.expression, schedule.timezone, after, until, anchor):
+            for instant in occurrences(
+                schedule.expression, schedule.timezone, after, until, anchor
+            ):
                 if (start is None or instant >= start) and (end is None or instant <= end):
                     found.append((instant, index, schedule))
         found.sort(key=lambda item: (item[0], item[1]))

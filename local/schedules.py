@@ -18,9 +18,12 @@ from zoneinfo import ZoneInfo
 
 from local.template import TemplateError
 
-_MONTHS = {name: i for i, name in enumerate(
-    ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], 1
-)}
+_MONTHS = {
+    name: i
+    for i, name in enumerate(
+        ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], 1
+    )
+}
 _DAYS = {name: i for i, name in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], 1)}
 
 
@@ -33,7 +36,9 @@ def _aws_weekday(day: date) -> int:
     return (day.weekday() + 1) % 7 + 1
 
 
-def _parse_values(field: str, low: int, high: int, names: dict[str, int], what: str) -> frozenset[int]:
+def _parse_values(
+    field: str, low: int, high: int, names: dict[str, int], what: str
+) -> frozenset[int]:
     values: set[int] = set()
     for part in field.split(","):
         step = 1
@@ -235,8 +240,8 @@ def occurrences(
             k += 1
         return found
     if isinstance(expression, AtExpression):
-        instant = _local_to_utc(expression.local, zone)
-        return [instant] if instant is not None and after < instant <= until else []
+        once = _local_to_utc(expression.local, zone)
+        return [once] if once is not None and after < once <= until else []
     found = []
     day = after.astimezone(zone).date()
     last_day = until.astimezone(zone).date()
@@ -244,8 +249,8 @@ def occurrences(
     while day <= last_day:
         if expression.matches_date(day):
             for moment in times:
-                instant = _local_to_utc(datetime.combine(day, moment), zone)
-                if instant is not None and after < instant <= until:
-                    found.append(instant)
+                at = _local_to_utc(datetime.combine(day, moment), zone)
+                if at is not None and after < at <= until:
+                    found.append(at)
         day += timedelta(days=1)
     return found

@@ -128,10 +128,14 @@ class SpecReader:
         self.root = root
         self.notes: list[str] = []
         self._functions: dict[str, str] = {}  # physical name -> logical id
+        self._function_specs: list[FunctionSpec] | None = None
 
     # ------------------------------------------------------------------ functions
 
     def functions(self) -> list[FunctionSpec]:
+        """The functions the local stack runs: Python handlers of this repository."""
+        if self._function_specs is not None:
+            return self._function_specs
         specs = []
         for logical_id, resource in self.template.of_type("AWS::Lambda::Function"):
             props = resource.get("Properties") or {}
@@ -159,12 +163,12 @@ class SpecReader:
             )
             self._functions[name] = logical_id
             specs.append(spec)
+        self._function_specs = specs
         return specs
 
     def function_for(self, value: str, where: str) -> str:
         """The logical id of the local function a name or (qualified) ARN designates."""
-        if not self._functions:
-            self.functions()
+        self.functions()
         name = function_name_from_arn(value)
         if name not in self._functions:
             raise TemplateError(f"{where}: {value} is not a function the local stack runs")
@@ -178,7 +182,9 @@ class SpecReader:
         for logical_id, resource in self.template.of_type("AWS::Lambda::EventSourceMapping"):
             props = resource.get("Properties") or {}
             where = f"{logical_id}.Properties"
-            source = self.resolver.string(props.get("EventSourceArn", ""), f"{where}.EventSourceArn")
+            source = self.resolver.string(
+                props.get("EventSourceArn", ""), f"{where}.EventSourceArn"
+            )
             if source not in stream_tables:
                 self.notes.append(f"not run locally: event source mapping {logical_id} on {source}")
                 continue
@@ -264,7 +270,9 @@ class SpecReader:
                     start=self.resolver.string(props["StartDate"], where)
                     if "StartDate" in props
                     else None,
-                    end=self.resolver.string(props["EndDate"], where) if "EndDate" in props else None,
+                    end=self.resolver.string(props["EndDate"], where)
+                    if "EndDate" in props
+                    else None,
                 )
             )
         for logical_id, resource in self.template.of_type("AWS::Events::Rule"):
@@ -389,9 +397,10 @@ class SpecReader:
             authorization = str(props.get("AuthorizationType", "NONE"))
             if authorization == "CUSTOM":
                 authorizer = _ref_target(props.get("AuthorizerId"))
-                kind = authorizers.get(authorizer or "", "")
+                authorizer_type = authorizers.get(authorizer or "", "")
                 raise TemplateError(
-                    f"{where}: a {kind or 'custom'} Lambda authorizer is not emulated locally"
+                    f"{where}: a {authorizer_type or 'custom'} Lambda authorizer is not "
+                    "emulated locally"
                 )
             if authorization not in ("NONE", "AWS_IAM", "COGNITO_USER_POOLS"):
                 raise TemplateError(f"{where}: AuthorizationType {authorization} not emulated")

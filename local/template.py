@@ -52,7 +52,8 @@ class Template:
 
     @property
     def resources(self) -> Mapping[str, Mapping[str, Any]]:
-        return self.body["Resources"]  # type: ignore[no-any-return]
+        resources: Mapping[str, Mapping[str, Any]] = self.body["Resources"]
+        return resources
 
     def of_type(self, *types: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
         for logical_id, resource in self.resources.items():
@@ -124,11 +125,10 @@ def ensure_synthesized(root: Path, stack_name: str = DEFAULT_STACK) -> Path:
     env = {
         **os.environ,
         "PYTHONPATH": str(root),
+        "CDK_OUTDIR": str(root / "cdk.out"),
         "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
     }
-    completed = subprocess.run(
-        [sys.executable, "-m", "infra.app"], cwd=root, env=env, check=False
-    )
+    completed = subprocess.run([sys.executable, "-m", "infra.app"], cwd=root, env=env, check=False)
     if completed.returncode != 0 or not template_path.exists():
         raise TemplateError(f"synth failed (exit {completed.returncode}); see the output above")
     return template_path
@@ -179,7 +179,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, argument), = value.items()
+            ((key, argument),) = value.items()
             if key == "Ref":
                 return self._resolve_ref(argument, where)
             if key == "Condition" and isinstance(argument, str):
