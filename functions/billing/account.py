@@ -16,6 +16,7 @@ from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from functions.billing.budget import BudgetPeriod, budget_period_at
+from functions.billing.errors import FieldError
 from functions.billing.money import Money
 
 DEFAULT_THRESHOLD = Money(20_000)
@@ -39,13 +40,8 @@ class PauseReason(StrEnum):
     NON_PAYMENT = "non_payment"
 
 
-class AccountError(ValueError):
+class AccountError(FieldError):
     """An account field with a value the billing cannot accept."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,15 @@ class BillingError(Exception):
     pass
 
 
+class FieldError(ValueError):
+    """A value of a named field that the billing cannot accept."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
 class AccountNotFound(BillingError):
     def __init__(self, contractor_id: str) -> None:
         super().__init__(f"no account for contractor {contractor_id!r}")

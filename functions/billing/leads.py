@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from functions.billing.errors import FieldError
 from functions.billing.money import Money
 
 MIN_PRICE = Money(1)
@@ -21,11 +22,8 @@ MAX_PRICE = Money(100_000)
 MAX_ID_LENGTH = 128
 
 
-class InvalidLead(ValueError):
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.message = message
+class InvalidLead(FieldError):
+    """A lead record that breaks the contract; it is never charged (R1)."""
 
 
 @dataclass(frozen=True, slots=True)
