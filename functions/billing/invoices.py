@@ -1,0 +1,131 @@
+"""R2, R3, R4, R6: invoices, and what a payment attempt does to them.
+
+An invoice is immutable once issued: its lines and total never change. What changes is
+its collection: each payment attempt is appended, and the status follows the attempts.
+A paid invoice stays paid whatever arrives later (a late failure notice cannot undo it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from functions.billing.money import Money
+
+FRIDAY = 4  # date.weekday()
+
+
+class InvoiceKind(StrEnum):
+    WEEKLY = "weekly"  # R3: every Friday in the account's timezone
+    THRESHOLD = "threshold"  # R4: as soon as unbilled charges reach the threshold
+
+
+class InvoiceStatus(StrEnum):
+    OPEN = "open"  # issued, not collected yet
+    PAID = "paid"
+    PAST_DUE = "past_due"
+
+
+class AttemptOutcome(StrEnum):
+    SUCCEEDED = "succeeded"
+    DECLINED = "declined"  # the card was refused: decline_code says why
+    NO_CARD = "no_card"  # nothing to charge: the account has no card on file
+    UNKNOWN = "unknown"  # Stripe's answer never came: resolved later, never by charging again
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """The card on file, as Stripe describes it; its number never reaches the billing."""
+
+    payment_method_id: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+    def expired(self, at: datetime, timezone: str) -> bool:
+        """A card is good through the last day of its expiry month."""
+        local = at.astimezone(ZoneInfo(timezone))
+        return (local.year, local.month) > (self.exp_year, self.exp_month)
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLine:
+    lead_id: str
+    delivered_at: datetime
+    category: str
+    amount: Money
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentAttempt:
+    number: int
+    at: datetime
+    outcome: AttemptOutcome
+    payment_intent_id: str | None = None
+    decline_code: str | None = None
+    card: Card | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    invoice_id: str
+    contractor_id: str
+    kind: InvoiceKind
+    issued_at: datetime
+    lines: tuple[InvoiceLine, ...]
+    status: InvoiceStatus = InvoiceStatus.OPEN
+    attempts: tuple[PaymentAttempt, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.lines:
+            raise ValueError("an invoice has at least one line: there are no $0 invoices")
+
+    @property
+    def total(self) -> Money:
+        return sum((line.amount for line in self.lines), Money(0))
+
+    @property
+    def paid_with(self) -> Card | None:
+        for attempt in self.attempts:
+            if attempt.outcome is AttemptOutcome.SUCCEEDED:
+                return attempt.card
+        return None
+
+    @property
+    def next_attempt_number(self) -> int:
+        return len(self.attempts) + 1
+
+
+def weekly_invoice_id(contractor_id: str, friday: date) -> str:
+    """R3: one weekly invoice per account and Friday, whoever runs the job and how often."""
+    return f"{contractor_id}/W{friday.isoformat()}"
+
+
+def threshold_invoice_id(contractor_id: str, sequence: int) -> str:
+    """R4: the threshold invoice that follows the account's ``sequence``-th invoice, so two
+    leads crossing the threshold together name the same invoice."""
+    return f"{contractor_id}/T{sequence:06d}"
+
+
+def local_friday(instant: datetime, timezone: str) -> date | None:
+    """The local date when ``instant`` falls on a Friday in ``timezone``, else None (R3)."""
+    local = instant.astimezone(ZoneInfo(timezone)).date()
+    return local if local.weekday() == FRIDAY else None
+
+
+def record_attempt(invoice: Invoice, attempt: PaymentAttempt) -> Invoice:
+    """The invoice after a collection attempt (R6).
+
+    Succeeded: paid. Declined or no card: past due, unless it was paid already. Unknown:
+    unchanged until Stripe's answer is known.
+    """
+    if attempt.outcome is AttemptOutcome.SUCCEEDED:
+        status = InvoiceStatus.PAID
+    elif attempt.outcome is AttemptOutcome.UNKNOWN or invoice.status is InvoiceStatus.PAID:
+        status = invoice.status
+    else:
+        status = InvoiceStatus.PAST_DUE
+    return replace(invoice, status=status, attempts=(*invoice.attempts, attempt))
