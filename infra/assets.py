@@ -2,14 +2,17 @@
 
 Function code: each function gets its own asset directory, ``build/assets/<name>/``, that
 holds only ``functions/__init__.py``, the shared ``functions/billing/`` and
-``functions/adapters/`` packages and the function's own package, ``*.py`` files only. A
-function therefore cannot import another function's package, and a change to one
-function's code changes only that function's asset hash.
+``functions/adapters/`` packages and the function's own package: their ``*.py`` files and
+the Jinja templates (``*.j2``) the modules load from beside them, such as
+``functions/adapters/templates/``; no caches, nothing else. A function therefore cannot
+import another function's package, and a change to one function's code changes only that
+function's asset hash.
 
 Dependencies: one Lambda layer shared by every function, built into
-``build/layer/python/`` by pip for the Lambda platform (CPython 3.12, manylinux2014
-aarch64, wheels only) from ``[project.dependencies]`` of ``pyproject.toml``, each pinned to
-its version in ``requirements.lock`` and every transitive package constrained by that lock.
+``build/layer/python/`` by pip for the Lambda platform (CPython 3.12, manylinux2014 or
+manylinux_2_28 aarch64, wheels only) from ``[project.dependencies]`` of ``pyproject.toml``,
+each pinned to its version in ``requirements.lock`` and every transitive package
+constrained by that lock.
 Powertools is bundled in this layer rather than taken from the AWS-managed Powertools
 layer, which would bring its own pydantic and boto3; boto3 and botocore are bundled rather
 than taken from the runtime for the same reason. The functions run on exactly the versions
@@ -56,12 +59,19 @@ _BUILD_LOCK_FILE = BUILD_DIR / ".build.lock"
 # Packages of functions/ that every function may import.
 SHARED_PACKAGES = ("billing", "adapters")
 
+# The files of those packages that a function runs with: modules, and the templates that
+# modules read from the directory beside them (FileSystemLoader needs no package metadata).
+CODE_SUFFIXES = frozenset({".py", ".j2"})
+
 # The Lambda platform the layer is built for; matches the runtime and architecture the
-# functions are deployed with (infra/function.py).
+# functions are deployed with (infra/function.py). The Python 3.12 runtime runs on Amazon
+# Linux 2023 (glibc 2.34), so manylinux_2_28 wheels (Pillow's, for one) run there too.
 LAYER_PYTHON_VERSION = "3.12"
 _PIP_PLATFORM_ARGS = (
     "--platform",
     "manylinux2014_aarch64",
+    "--platform",
+    "manylinux_2_28_aarch64",
     "--implementation",
     "cp",
     "--python-version",
@@ -111,9 +121,13 @@ def _function_sources(name: str) -> dict[Path, Path]:
         source = FUNCTIONS_DIR / package
         if not source.is_dir():
             continue
-        for path in sorted(source.rglob("*.py")):
+        for path in sorted(source.rglob("*")):
             relative = path.relative_to(FUNCTIONS_DIR)
-            if "__pycache__" not in relative.parts:
+            if (
+                path.suffix in CODE_SUFFIXES
+                and path.is_file()
+                and "__pycache__" not in relative.parts
+            ):
                 sources[Path("functions") / relative] = path
     return sources
 
@@ -227,8 +241,9 @@ def _pip_install(requirements: list[str], target: Path, workdir: Path) -> None:
         raise LayerBuildError(
             "pip could not build the dependency layer in build/layer/ "
             f"(exit status {result.returncode}). Building it needs the package index and a "
-            "wheel of every locked package for CPython 3.12 on manylinux2014 aarch64; once "
-            "built, it is reused until requirements.lock or pyproject.toml changes.\n"
+            "wheel of every locked package for CPython 3.12 on manylinux2014 or "
+            "manylinux_2_28 aarch64; once built, it is reused until requirements.lock or "
+            "pyproject.toml changes.\n"
             f"command: {' '.join(command)}\n{result.stderr.strip() or result.stdout.strip()}"
         )
 

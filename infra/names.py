@@ -74,6 +74,7 @@ TABLE_LOGICAL_IDS: Final[dict[str, str]] = {
     "ledger": "LedgerTable",
     "leads": "LeadsTable",
     "quarantine": "QuarantineTable",
+    "invoices": "InvoicesTable",
 }
 FUNCTION_LOGICAL_IDS: Final[dict[str, str]] = {
     ON_LEAD: "OnLeadFunction",

@@ -148,6 +148,10 @@ class BillingTables(Construct):
     def quarantine(self) -> dynamodb.Table:
         return self.tables["quarantine"]
 
+    @property
+    def invoices(self) -> dynamodb.Table:
+        return self.tables["invoices"]
+
     def arns_with_indexes(self, key: str) -> list[str]:
         """The table's ARN and the ARN of each of its indexes, named one by one."""
         table = self.tables[key]

@@ -64,6 +64,8 @@ def account_from_item(item: AccountModel) -> Account:
         unbilled=_cents(item.unbilled_cents),
         past_due=_cents(item.past_due_cents),
         grace_ends_at=parse_instant(item.grace_ends_at) if item.grace_ends_at else None,
+        invoice_due=bool(item.invoice_due),
+        invoice_sequence=int(item.invoice_sequence or 0),
     )
     pauses = {
         PauseReason(reason): parse_instant(since) for reason, since in item.pauses.as_dict().items()
@@ -98,6 +100,10 @@ def item_from_account(account: Account, created_at: datetime) -> AccountModel:
         past_due_cents=account.past_due.cents,
         pauses={reason.value: instant(since) for reason, since in account.pauses.items()},
         created_at=instant(created_at),
+        invoice_headroom_cents=account.invoice_headroom.cents,
+        invoice_due=account.invoice_due,
+        invoice_sequence=account.invoice_sequence,
+        billable_timezone=account.timezone if account.unbilled else None,
     )
 
 

@@ -165,7 +165,7 @@ class LeadCharges:
 
 
 def _charge_entry(lead: Lead, now: datetime) -> LedgerEntryModel:
-    return ledger_entry(
+    entry = ledger_entry(
         lead.contractor_id,
         lead_entry_id(lead.lead_id),
         "charge",
@@ -175,6 +175,23 @@ def _charge_entry(lead: Lead, now: datetime) -> LedgerEntryModel:
         category=lead.category,
         delivered_at=instant(lead.delivered_at),
     )
+    entry.unbilled_key = entry.recorded_key  # unbilled until an invoice claims it
+    return entry
+
+
+def _bill(plan: _Plan, price: int, reaches_threshold: bool | None) -> None:
+    """R3, R4: a charge adds to the unbilled charges, puts the account among the billable
+    ones of its timezone, and says whether it reaches the invoice threshold. ``None``: the
+    happy path, which requires that it does not."""
+    headroom = AccountModel.invoice_headroom_cents
+    plan.require(headroom <= price if reaches_threshold else headroom > price)
+    plan.actions += [
+        AccountModel.unbilled_cents.add(price),
+        headroom.set(headroom - price),
+        AccountModel.billable_timezone.set(AccountModel.timezone),
+    ]
+    if reaches_threshold:
+        plan.actions.append(AccountModel.invoice_due.set(True))
 
 
 def _no_pause() -> Condition:
@@ -191,9 +208,9 @@ def _optimistic_plan(lead: Lead, now: datetime) -> _Plan:
     plan.require(AccountModel.remaining_cents > price)
     plan.actions = [
         AccountModel.spent_cents.add(price),
-        AccountModel.unbilled_cents.add(price),
         AccountModel.remaining_cents.set(AccountModel.remaining_cents - price),
     ]
+    _bill(plan, price, reaches_threshold=None)
     plan.events = (
         LeadCharged(lead.contractor_id, lead.lead_id, lead.price, lead.category, lead.delivered_at),
     )
@@ -316,9 +333,9 @@ def _current_period(
         spent = AccountModel.spent_cents
         plan.actions += [
             spent.set(price) if rolled_over else spent.add(price),
-            AccountModel.unbilled_cents.add(price),
             AccountModel.remaining_cents.set(available - price),
         ]
+        _bill(plan, price, decision.reaches_threshold)
     elif decision.reason is RejectReason.BUDGET:
         plan.require(unpaused)
         plan.require(available < price)
@@ -346,8 +363,8 @@ def _previous_period(plan: _Plan, decision: LeadDecision, snapshot: Account, pri
         plan.require(AccountModel.prev_remaining_cents >= price)
         plan.actions += [
             AccountModel.prev_remaining_cents.set(AccountModel.prev_remaining_cents - price),
-            AccountModel.unbilled_cents.add(price),
         ]
+        _bill(plan, price, decision.reaches_threshold)
     elif decision.reason is RejectReason.BUDGET:
         plan.require(unpaused)
         plan.require(AccountModel.prev_remaining_cents < price)

@@ -5,15 +5,26 @@ through them, the integration tests create their tables from them, and the CDK s
 builds its tables from them (``infra/tables.py``), so the three cannot drift.
 
 Table names are bound at cold start from the function's settings (``bind_tables``).
-Instants are stored as fixed-width UTC strings (``storage.instant``) so that they compare
+Instants are stored as fixed-width UTC strings (``accounts.instant``) so that they compare
 correctly as strings inside DynamoDB condition expressions.
 """
 
 from __future__ import annotations
 
-from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
 from pynamodb.connection import Connection
-from pynamodb.indexes import AllProjection, LocalSecondaryIndex
+from pynamodb.indexes import (
+    AllProjection,
+    GlobalSecondaryIndex,
+    KeysOnlyProjection,
+    LocalSecondaryIndex,
+)
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -29,6 +40,19 @@ class AccountManagerAttribute(MapAttribute[str, str]):
     name = UnicodeAttribute()
     phone = UnicodeAttribute()
     email = UnicodeAttribute()
+
+
+class BillableIndex(GlobalSecondaryIndex["AccountModel"]):
+    """R3: the accounts with unbilled charges, by timezone, so that the Friday run of a
+    timezone reads only the accounts it must invoice. Sparse: an account is in it while
+    ``billable_timezone`` is set (by a charge; removed by the invoice that bills all)."""
+
+    class Meta:
+        index_name = "billable"
+        projection = KeysOnlyProjection()
+
+    billable_timezone = UnicodeAttribute(hash_key=True)
+    contractor_id = UnicodeAttribute(range_key=True)
 
 
 class AccountModel(_Table):
@@ -66,6 +90,13 @@ class AccountModel(_Table):
     pauses = MapAttribute[str, str](default=dict)
     grace_ends_at = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
+    # R4: threshold minus unbilled, kept so that a charge can tell without a read whether
+    # it reaches the threshold; ``invoice_due`` is the flag the threshold trigger filters on.
+    invoice_headroom_cents = NumberAttribute()
+    invoice_due = BooleanAttribute(default=False)
+    invoice_sequence = NumberAttribute(default=0)
+    billable_timezone = UnicodeAttribute(null=True)
+    billable = BillableIndex()
 
 
 class ChronologicalIndex(LocalSecondaryIndex["LedgerEntryModel"]):
@@ -77,6 +108,19 @@ class ChronologicalIndex(LocalSecondaryIndex["LedgerEntryModel"]):
 
     contractor_id = UnicodeAttribute(hash_key=True)
     recorded_key = UnicodeAttribute(range_key=True)
+
+
+class UnbilledIndex(LocalSecondaryIndex["LedgerEntryModel"]):
+    """R2, R3, R4: an account's charges not on any invoice yet, oldest first. Sparse: a
+    charge is in it while ``unbilled_key`` is set; the invoice that claims it removes it.
+    A local index, so that the invoice reads it with strong consistency."""
+
+    class Meta:
+        index_name = "unbilled"
+        projection = AllProjection()
+
+    contractor_id = UnicodeAttribute(hash_key=True)
+    unbilled_key = UnicodeAttribute(range_key=True)
 
 
 class LedgerEntryModel(_Table):
@@ -106,7 +150,64 @@ class LedgerEntryModel(_Table):
     # lead can announce again exactly what its first delivery announced.
     paused_since = UnicodeAttribute(null=True)
     reactivated_paused_since = UnicodeAttribute(null=True)
+    unbilled_key = UnicodeAttribute(null=True)
+    invoice_id = UnicodeAttribute(null=True)
     chronological = ChronologicalIndex()
+    unbilled = UnbilledIndex()
+
+
+class InvoiceLineAttribute(MapAttribute[str, object]):
+    lead_id = UnicodeAttribute()
+    delivered_at = UnicodeAttribute()
+    category = UnicodeAttribute()
+    amount_cents = NumberAttribute()
+
+
+class PaymentAttemptAttribute(MapAttribute[str, object]):
+    number = NumberAttribute()
+    at = UnicodeAttribute()
+    outcome = UnicodeAttribute()
+    payment_intent_id = UnicodeAttribute(null=True)
+    decline_code = UnicodeAttribute(null=True)
+    card_brand = UnicodeAttribute(null=True)
+    card_last4 = UnicodeAttribute(null=True)
+    card_exp_month = NumberAttribute(null=True)
+    card_exp_year = NumberAttribute(null=True)
+    payment_method_id = UnicodeAttribute(null=True)
+
+
+class ContractorInvoicesIndex(GlobalSecondaryIndex["InvoiceModel"]):
+    """An account's invoices, newest first when queried backwards."""
+
+    class Meta:
+        index_name = "by_contractor"
+        projection = AllProjection()
+
+    contractor_id = UnicodeAttribute(hash_key=True)
+    issued_key = UnicodeAttribute(range_key=True)
+
+
+class InvoiceModel(_Table):
+    """An invoice (R3..R6). ``draft`` while it claims its charges; from ``open`` on, its
+    lines and total never change; payment attempts are appended, never rewritten."""
+
+    class Meta(_Table.Meta):
+        abstract = False
+
+    invoice_id = UnicodeAttribute(hash_key=True)
+    contractor_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    status = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    candidates = ListAttribute[str](default=list)
+    issued_at = UnicodeAttribute(null=True)
+    issued_key = UnicodeAttribute(null=True)
+    total_cents = NumberAttribute(null=True)
+    lines = ListAttribute[InvoiceLineAttribute](of=InvoiceLineAttribute, default=list)
+    attempts = ListAttribute[PaymentAttemptAttribute](of=PaymentAttemptAttribute, default=list)
+    email_claimed_at = UnicodeAttribute(null=True)
+    email_sent_at = UnicodeAttribute(null=True)
+    by_contractor = ContractorInvoicesIndex()
 
 
 class LeadModel(_Table):
@@ -143,6 +244,7 @@ TABLE_MODELS: dict[str, type[Model]] = {
     "accounts": AccountModel,
     "ledger": LedgerEntryModel,
     "leads": LeadModel,
+    "invoices": InvoiceModel,
     "quarantine": QuarantineModel,
 }
 

@@ -42,3 +42,10 @@ class OnLeadSettings(TablesSettings):
 
 class ApiSettings(TablesSettings):
     pass
+
+
+class PaymentsSettings(TablesSettings):
+    """For the functions that talk to Stripe: the name of the secret holding its keys
+    (``functions.adapters.secrets``)."""
+
+    stripe_secret_name: str = Field(alias="STRIPE_SECRET_NAME")

@@ -70,11 +70,20 @@ class Account:
     unbilled: Money = Money(0)
     past_due: Money = Money(0)
     grace_ends_at: datetime | None = None
+    # R4: set by the charge that makes the unbilled charges reach the threshold, cleared by
+    # the invoice that bills them; ``invoice_sequence`` counts the invoices issued so far.
+    invoice_due: bool = False
+    invoice_sequence: int = 0
 
     @property
     def remaining(self) -> Money:
         """What the budget still allows in the current period; never negative."""
         return max(self.monthly_budget - self.spent, Money(0))
+
+    @property
+    def invoice_headroom(self) -> Money:
+        """How far the unbilled charges are below the threshold (R4); zero or less: reached."""
+        return self.threshold - self.unbilled
 
     @property
     def paused(self) -> bool:

@@ -55,6 +55,7 @@ class LeadDecision:
     reason: RejectReason | None = None
     detail: str = ""
     pauses_for_budget: bool = False
+    reaches_threshold: bool = False  # R4: the charge brings the unbilled charges to the threshold
 
 
 def check_delivery_time(lead: Lead, now: datetime) -> None:
@@ -118,7 +119,10 @@ def _decide_current(account: Account, lead: Lead) -> LeadDecision:
             pauses_for_budget=True,
         )
     return LeadDecision(
-        Outcome.CHARGE, Slot.CURRENT, pauses_for_budget=lead.price == account.remaining
+        Outcome.CHARGE,
+        Slot.CURRENT,
+        pauses_for_budget=lead.price == account.remaining,
+        reaches_threshold=lead.price >= account.invoice_headroom,
     )
 
 
@@ -136,7 +140,9 @@ def _decide_previous(account: Account, lead: Lead) -> LeadDecision:
             RejectReason.BUDGET,
             f"price {lead.price} exceeds what remained of the previous budget period {remaining}",
         )
-    return LeadDecision(Outcome.CHARGE, Slot.PREVIOUS)
+    return LeadDecision(
+        Outcome.CHARGE, Slot.PREVIOUS, reaches_threshold=lead.price >= account.invoice_headroom
+    )
 
 
 def _pause_detail(account: Account) -> str:
@@ -155,7 +161,11 @@ def apply_decision(
             previous, remaining = account.previous_period, account.previous_remaining
             assert previous is not None and remaining is not None
             account = replace(account, previous_remaining=remaining - lead.price)
-        account = replace(account, unbilled=account.unbilled + lead.price)
+        account = replace(
+            account,
+            unbilled=account.unbilled + lead.price,
+            invoice_due=account.invoice_due or decision.reaches_threshold,
+        )
         events.append(
             LeadCharged(
                 account.contractor_id,

@@ -73,3 +73,67 @@ def test_a_layer_that_cannot_be_built_fails_loudly_and_is_never_reused(
     assert (build_dir / "layer.key").read_text() == "built for another lock\n"
     with pytest.raises(assets.LayerBuildError):
         assets.dependency_layer()
+
+
+@pytest.fixture
+def functions_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A functions/ package of a few files, with caches and stray files beside the code."""
+    root = tmp_path / "functions"
+    for relative in (
+        "__init__.py",
+        "billing/__init__.py",
+        "billing/money.py",
+        "billing/__pycache__/money.cpython-311.pyc",
+        "billing/NOTES.md",
+        "adapters/__init__.py",
+        "adapters/invoice_email.py",
+        "adapters/templates/invoice.en.j2",
+        "adapters/templates/invoice_email.html.j2",
+        "adapters/templates/__pycache__/stale.j2",
+        "adapters/templates/preview.html",
+        "weekly_invoice/__init__.py",
+        "weekly_invoice/handler.py",
+        "weekly_invoice/__pycache__/handler.cpython-311.pyc",
+        "on_lead/__init__.py",
+        "on_lead/handler.py",
+    ):
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(f"# {relative}\n")
+    monkeypatch.setattr(assets, "FUNCTIONS_DIR", root)
+    monkeypatch.setattr(assets, "ASSETS_DIR", tmp_path / "build" / "assets")
+    monkeypatch.setattr(assets, "BUILD_DIR", tmp_path / "build")
+    monkeypatch.setattr(assets, "_BUILD_LOCK_FILE", tmp_path / "build" / ".build.lock")
+    assets.function_code.cache_clear()
+    yield root
+    assets.function_code.cache_clear()
+
+
+def test_function_code_is_the_modules_and_templates_of_its_package_and_the_shared_ones(
+    functions_tree: Path,
+) -> None:
+    asset = assets.function_code("weekly_invoice")
+
+    copied = {path.relative_to(asset) for path in asset.rglob("*") if path.is_file()}
+    assert copied == {
+        Path("functions/__init__.py"),
+        Path("functions/billing/__init__.py"),
+        Path("functions/billing/money.py"),
+        Path("functions/adapters/__init__.py"),
+        Path("functions/adapters/invoice_email.py"),
+        Path("functions/adapters/templates/invoice.en.j2"),
+        Path("functions/adapters/templates/invoice_email.html.j2"),
+        Path("functions/weekly_invoice/__init__.py"),
+        Path("functions/weekly_invoice/handler.py"),
+    }
+    template = Path("functions/adapters/templates/invoice.en.j2")
+    assert (asset / template).read_bytes() == (functions_tree.parent / template).read_bytes()
+
+
+def test_the_invoice_email_templates_travel_with_every_function() -> None:
+    templates = sorted((assets.FUNCTIONS_DIR / "adapters" / "templates").glob("*.j2"))
+    expected = {Path("functions") / path.relative_to(assets.FUNCTIONS_DIR) for path in templates}
+
+    sources = assets._function_sources("weekly_invoice")
+
+    assert Path("functions/adapters/templates/invoice_email.html.j2") in expected
+    assert expected <= set(sources)

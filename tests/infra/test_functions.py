@@ -11,7 +11,7 @@ from packaging.utils import canonicalize_name
 
 from functions.adapters.settings import ApiSettings, FunctionSettings, OnLeadSettings
 from infra import names
-from infra.assets import REQUIREMENTS_LOCK
+from infra.assets import CODE_SUFFIXES, REQUIREMENTS_LOCK
 from tests.infra.support import Synthesized, get_att
 
 SETTINGS: list[tuple[str, type[FunctionSettings]]] = [
@@ -120,7 +120,7 @@ def test_function_code_is_its_own_package_and_the_shared_ones_only(
 
     assert Path("functions/__init__.py") in files
     assert Path("functions/adapters/settings.py") in files
-    assert all(path.suffix == ".py" for path in files)
+    assert all(path.suffix in CODE_SUFFIXES for path in files)
     assert all(path == Path("functions/__init__.py") or path.parts[1] in allowed for path in files)
     assert (asset / "functions" / function).is_dir()
 

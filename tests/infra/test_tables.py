@@ -79,14 +79,18 @@ def test_table_indexes_are_those_of_its_model(synthesized: Synthesized, key: str
         assert actual == expected
 
 
-def test_ledger_is_readable_in_recorded_order_through_its_local_index(
+def test_ledger_is_readable_in_recorded_order_and_unbilled_through_local_indexes(
     synthesized: Synthesized,
 ) -> None:
-    (index,) = _table(synthesized, "ledger")["Properties"]["LocalSecondaryIndexes"]
-
-    assert index["IndexName"] == "chronological"
-    assert _keys(index["KeySchema"]) == {"HASH": "contractor_id", "RANGE": "recorded_key"}
-    assert LedgerEntryModel.chronological.Meta.index_name == "chronological"
+    indexes = {
+        index["IndexName"]: _keys(index["KeySchema"])
+        for index in _table(synthesized, "ledger")["Properties"]["LocalSecondaryIndexes"]
+    }
+    # Local indexes: the invoice reads the unbilled charges with strong consistency
+    assert indexes == {
+        "chronological": {"HASH": "contractor_id", "RANGE": "recorded_key"},
+        "unbilled": {"HASH": "contractor_id", "RANGE": "unbilled_key"},
+    }
 
 
 @pytest.mark.parametrize(

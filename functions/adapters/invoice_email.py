@@ -1,0 +1,446 @@
+"""R5: the invoice email, rendered: subject, plain text, HTML, and the invoice as a PDF.
+
+Pure code over the domain's values; sending is someone else's job. The email is in the
+account's language and shows every lead with its date (in the account's timezone),
+category and price, the total, how the invoice was paid or that the payment failed and
+what to do about it (R9, R11), and the account manager's phone and email. It never shows
+a fee: an invoice holds leads only (R1).
+
+The words live in the templates, one file per language (``templates/invoice.<lang>.j2``,
+macros that return plain text), and the layouts in one template per format
+(``invoice_email.txt.j2``, ``invoice_email.html.j2``), so that both languages always show
+the same facts; the PDF takes its words from the same macros. The macros are called here,
+never from a layout: Jinja marks a macro's output safe when an autoescaping template
+calls it, which would let a business name through the HTML unescaped. The layouts get
+the sentences as plain strings, and the HTML layout escapes them like any other value.
+
+Dates and amounts are formatted with Babel for ``en_US`` or ``es_US``; amounts go from
+integer cents to ``Decimal``, never through a float.
+
+Templates load from the directory beside this module (``FileSystemLoader``), which the
+function assets carry (``infra/assets.py``); no package metadata is needed.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import functools
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime, format_time, get_datetime_format
+from babel.numbers import format_currency
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from functions.adapters.invoice_pdf import InvoiceDocument, InvoiceRow, Tone, render_invoice_pdf
+from functions.billing.account import Account, AccountManager, Locale
+from functions.billing.invoices import AttemptOutcome, Card, Invoice, InvoiceStatus
+from functions.billing.money import Money
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+BRAND = "CraftJack"
+
+# The Babel locale each account language is written in: US Spanish for US contractors.
+BABEL_LOCALES = {Locale.EN: "en_US", Locale.ES: "es_US"}
+
+# Stripe's card brands, as a contractor reads them on their card.
+CARD_BRANDS = {
+    "amex": "American Express",
+    "cartes_bancaires": "Cartes Bancaires",
+    "diners": "Diners Club",
+    "discover": "Discover",
+    "eftpos_au": "eftpos",
+    "interac": "Interac",
+    "jcb": "JCB",
+    "mastercard": "Mastercard",
+    "unionpay": "UnionPay",
+    "visa": "Visa",
+}
+
+# Stripe decline codes the email explains in words; any other code gets the general
+# wording ("other"). The words themselves are in the language templates.
+DECLINE_REASONS = {
+    "card_declined": "card_declined",
+    "generic_decline": "card_declined",
+    "do_not_honor": "card_declined",
+    "insufficient_funds": "insufficient_funds",
+    "expired_card": "expired_card",
+    "incorrect_cvc": "incorrect_cvc",
+    "invalid_cvc": "incorrect_cvc",
+    "processing_error": "processing_error",
+}
+NO_CARD = "no_card"
+OTHER_DECLINE = "other"
+UNCONFIRMED = "unconfirmed"  # Stripe's answer never came
+
+_FAILED_OUTCOMES = frozenset(
+    {AttemptOutcome.DECLINED, AttemptOutcome.NO_CARD, AttemptOutcome.UNKNOWN}
+)
+_DOMAIN = re.compile(
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+)
+_NOT_SLUG = re.compile(r"[^A-Za-z0-9]+")
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEmail:
+    """One invoice's email, ready to send; ``to_mime`` gives the raw message."""
+
+    invoice_id: str
+    issued_at: datetime
+    language: str
+    subject: str
+    text: str
+    html: str
+    pdf: bytes
+    pdf_filename: str
+
+    def to_mime(self, to: str, sender: str, message_id_domain: str) -> bytes:
+        """The message as sent: multipart/mixed of multipart/alternative (text, HTML) and
+        the PDF attachment, with CRLF line endings.
+
+        The Message-ID is derived from the invoice id and the Date is the invoice's issue
+        instant, so a retried send is recognisable as the same message; the same rendering
+        gives the same bytes.
+        """
+        message = EmailMessage(policy=policy.default)
+        message["From"] = sender
+        message["To"] = to
+        message["Subject"] = self.subject
+        message["Date"] = email.utils.format_datetime(self.issued_at)
+        message["Message-ID"] = invoice_message_id(self.invoice_id, message_id_domain)
+        message.set_content(self.text, subtype="plain", charset="utf-8", cte="quoted-printable")
+        message.add_alternative(self.html, subtype="html", charset="utf-8", cte="quoted-printable")
+        message.add_attachment(
+            self.pdf, maintype="application", subtype="pdf", filename=self.pdf_filename
+        )
+        # Boundaries from the content rather than random ones, so that the same email is the
+        # same bytes. "=_" can occur in neither quoted-printable nor base64 bodies.
+        digest = hashlib.sha256()
+        for part in (self.invoice_id, self.subject, self.text, self.html):
+            digest.update(hashlib.sha256(part.encode()).digest())
+        digest.update(hashlib.sha256(self.pdf).digest())
+        boundary = f"=_invoice_{digest.hexdigest()[:32]}"
+        message.set_boundary(f"{boundary}_mixed")
+        alternative, _attachment = message.iter_parts()
+        alternative.set_boundary(f"{boundary}_alternative")
+        # Last: set_content and make_mixed move every Content-* header into the parts.
+        message["Content-Language"] = self.language
+        return message.as_bytes(policy=policy.SMTP)
+
+
+def invoice_message_id(invoice_id: str, domain: str) -> str:
+    """The Message-ID of an invoice's email: the same for every send of that invoice.
+
+    Readable (the invoice id's letters and digits) and unique (a hash of the whole id, as
+    two ids may differ only in punctuation).
+    """
+    if not _DOMAIN.fullmatch(domain):
+        raise ValueError(f"not a domain name for a Message-ID: {domain!r}")
+    slug = _NOT_SLUG.sub("-", invoice_id).strip("-")[:48].strip("-")
+    digest = hashlib.sha256(invoice_id.encode()).hexdigest()[:16]
+    local_part = ".".join(part for part in ("invoice", slug, digest) if part)
+    return f"<{local_part}@{domain}>"
+
+
+# -- What the email shows, formatted for the reader --------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LineView:
+    lead_id: str
+    date: str  # date and time of delivery, in the account's timezone
+    category: str
+    amount: str
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentView:
+    state: Tone
+    card_brand: str | None = None  # None: a card whose brand Stripe did not name
+    card_last4: str | None = None
+    paid_on: str | None = None
+    failure: str | None = None  # DECLINE_REASONS' values, NO_CARD, OTHER_DECLINE, UNCONFIRMED
+
+
+@dataclass(frozen=True, slots=True)
+class GraceView:
+    """The end of the grace period (R9): after it, the account is paused (R10)."""
+
+    date: str
+    time: str
+    zone: str
+    hour: int  # 1..12 on the clock face; Spanish says "a la 1" but "a las 2"
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceView:
+    language: str
+    invoice_id: str
+    business_name: str
+    billing_email: str
+    sender: str
+    kind: str
+    threshold: str
+    issue_date: str
+    lines: tuple[LineView, ...]
+    total: str
+    payment: PaymentView
+    grace: GraceView | None
+    manager: AccountManager
+    manager_tel: str  # the phone as a tel: link
+
+
+def render_invoice_email(
+    invoice: Invoice,
+    account: Account,
+    *,
+    sender: str,
+    grace_ends_at: datetime | None = None,
+) -> RenderedEmail:
+    """The email of ``invoice`` for ``account``'s billing address, in the account's language.
+
+    ``sender`` is the address the email comes from; the footer asks the contractor to add
+    it to their contacts. ``grace_ends_at`` is the end of the grace period running for the
+    account (R9), shown when the payment failed; it defaults to the account's own.
+    """
+    if invoice.contractor_id != account.contractor_id:
+        raise ValueError(
+            f"invoice {invoice.invoice_id!r} belongs to {invoice.contractor_id!r}, "
+            f"not to {account.contractor_id!r}"
+        )
+    sender_address = email.utils.parseaddr(sender)[1]
+    if "@" not in sender_address:
+        raise ValueError(f"not an email address: {sender!r}")
+    _require_aware("issued_at", invoice.issued_at)
+
+    view = _view(invoice, account, sender_address, grace_ends_at or account.grace_ends_at)
+    words = _words(view.language)
+    labels = {key: _plain(value) for key, value in words.labels.items()}
+    say = _sentences(view, words)
+    context = {"view": view, "labels": labels, "say": say}
+    environment = _environment()
+    text = environment.get_template("invoice_email.txt.j2").render(context)
+    html = environment.get_template("invoice_email.html.j2").render(context)
+    pdf = render_invoice_pdf(_document(view, labels, say, invoice.issued_at))
+    slug = _NOT_SLUG.sub("-", invoice.invoice_id).strip("-")
+    return RenderedEmail(
+        invoice_id=invoice.invoice_id,
+        issued_at=invoice.issued_at,
+        language=view.language,
+        subject=say["subject"],
+        text=text,
+        html=html,
+        pdf=pdf,
+        pdf_filename=f"{BRAND}-{labels['file_name']}-{slug}.pdf",
+    )
+
+
+def format_money(amount: Money, locale: str) -> str:
+    """An amount as the reader writes it, from integer cents through ``Decimal``."""
+    return format_currency(Decimal(amount.cents) / 100, amount.currency, locale=locale)
+
+
+@functools.cache
+def _environment() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _words(language: str) -> Any:
+    """The macros and labels of one language's template."""
+    return _environment().get_template(f"invoice.{language}.j2").module
+
+
+def _sentences(view: InvoiceView, words: Any) -> dict[str, str]:
+    """Every sentence the email and the PDF say, as plain text in the reader's language."""
+    said = {
+        "subject": words.subject(view.payment, view.invoice_id, view.total),
+        "greeting": words.greeting(view.business_name),
+        "intro": words.intro(view.kind, view.threshold),
+        "kind_name": words.kind_name(view.kind, view.threshold),
+        "payment_status": words.payment_status(view.payment, view.total),
+        "update_card": words.update_card(),
+        "pro_app_steps": words.pro_app_steps(),
+        "lead_manager_steps": words.lead_manager_steps(),
+        "grace": words.grace(view.grace) if view.grace else "",
+        "contact": words.contact(view.manager),
+        "attachment_note": words.attachment_note(),
+        "closing": words.closing(),
+        "footer": words.footer(view.billing_email, view.sender),
+    }
+    return {key: _plain(value) for key, value in said.items()}
+
+
+def _plain(value: object) -> str:
+    """A sentence on one line; refuses markup, which autoescaping would let through."""
+    if isinstance(value, Markup) or not isinstance(value, str):
+        raise TypeError(f"a sentence must be plain text, got {type(value).__name__}")
+    return " ".join(value.split())
+
+
+def _require_aware(name: str, instant: datetime) -> None:
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ValueError(f"{name} must carry a UTC offset")
+
+
+def _view(
+    invoice: Invoice, account: Account, sender: str, grace_ends_at: datetime | None
+) -> InvoiceView:
+    locale = BABEL_LOCALES[account.locale]
+    zone = ZoneInfo(account.timezone)
+
+    def local(instant: datetime, name: str) -> datetime:
+        _require_aware(name, instant)
+        return instant.astimezone(zone)
+
+    def date_and_time(instant: datetime) -> str:
+        moment = local(instant, "delivered_at")
+        pattern = str(get_datetime_format("medium", locale=locale))
+        return pattern.replace("{1}", format_date(moment, "medium", locale=locale)).replace(
+            "{0}", format_time(moment, "short", tzinfo=zone, locale=locale)
+        )
+
+    grace = None
+    if grace_ends_at is not None:
+        end = local(grace_ends_at, "grace_ends_at")
+        grace = GraceView(
+            date=format_date(end, "long", locale=locale),
+            time=format_time(end, "short", tzinfo=zone, locale=locale),
+            zone=format_datetime(end, "z", tzinfo=zone, locale=locale),
+            hour=end.hour % 12 or 12,
+        )
+    return InvoiceView(
+        language=account.locale.value,
+        invoice_id=invoice.invoice_id,
+        business_name=account.business_name,
+        billing_email=account.billing_email,
+        sender=sender,
+        kind=invoice.kind.value,
+        threshold=format_money(account.threshold, locale),
+        issue_date=format_date(local(invoice.issued_at, "issued_at"), "long", locale=locale),
+        lines=tuple(
+            LineView(
+                lead_id=line.lead_id,
+                date=date_and_time(line.delivered_at),
+                category=line.category,
+                amount=format_money(line.amount, locale),
+            )
+            # In the order the leads arrived, as the contractor remembers them.
+            for line in sorted(invoice.lines, key=lambda line: (line.delivered_at, line.lead_id))
+        ),
+        total=format_money(invoice.total, locale),
+        payment=_payment(invoice, lambda at: format_date(local(at, "at"), "long", locale=locale)),
+        grace=grace,
+        manager=account.account_manager,
+        manager_tel=_tel_uri(account.account_manager.phone),
+    )
+
+
+def _payment(invoice: Invoice, long_date: Any) -> PaymentView:
+    """Paid (with which card), waiting for its charge, or failed (and why)."""
+    succeeded = next(
+        (attempt for attempt in invoice.attempts if attempt.outcome is AttemptOutcome.SUCCEEDED),
+        None,
+    )
+    if succeeded is not None or invoice.status is InvoiceStatus.PAID:
+        card: Card | None = invoice.paid_with
+        return PaymentView(
+            state=Tone.PAID,
+            card_brand=_brand(card.brand) if card else None,
+            card_last4=card.last4 if card else None,
+            paid_on=long_date(succeeded.at) if succeeded else None,
+        )
+    last = invoice.attempts[-1] if invoice.attempts else None
+    if invoice.status is InvoiceStatus.PAST_DUE or (last and last.outcome in _FAILED_OUTCOMES):
+        return PaymentView(state=Tone.FAILED, failure=_failure(invoice))
+    return PaymentView(state=Tone.OPEN)
+
+
+def _failure(invoice: Invoice) -> str:
+    """Why the latest refused attempt failed; UNKNOWN answers only when nothing was refused."""
+    for attempt in reversed(invoice.attempts):
+        if attempt.outcome is AttemptOutcome.NO_CARD:
+            return NO_CARD
+        if attempt.outcome is AttemptOutcome.DECLINED:
+            code = (attempt.decline_code or "").strip().lower()
+            return DECLINE_REASONS.get(code, OTHER_DECLINE)
+    if any(attempt.outcome is AttemptOutcome.UNKNOWN for attempt in invoice.attempts):
+        return UNCONFIRMED
+    return OTHER_DECLINE
+
+
+def _brand(brand: str) -> str | None:
+    key = brand.strip().lower()
+    if not key or key == "unknown":
+        return None
+    return CARD_BRANDS.get(key, key.replace("_", " ").title())
+
+
+def _tel_uri(phone: str) -> str:
+    """A ``tel:`` link for a phone number as people write it; US numbers get +1."""
+    digits = re.sub(r"[^0-9]", "", phone)
+    if len(digits) == 10:
+        digits = "1" + digits
+    return f"tel:+{digits}" if len(digits) == 11 and digits.startswith("1") else f"tel:{digits}"
+
+
+def _document(
+    view: InvoiceView, labels: dict[str, str], say: dict[str, str], issued_at: datetime
+) -> InvoiceDocument:
+    """The PDF's content: the email's facts, in the email's words."""
+    failed = view.payment.state is Tone.FAILED
+    steps: tuple[str, ...] = ()
+    if failed:
+        steps = (say["update_card"], say["pro_app_steps"], say["lead_manager_steps"])
+        steps += (say["grace"],) if say["grace"] else ()
+    manager = view.manager
+    return InvoiceDocument(
+        language=view.language,
+        brand=BRAND,
+        title=labels["invoice"],
+        invoice_id=view.invoice_id,
+        issued_at=issued_at,
+        business_name=view.business_name,
+        billed_to_label=labels["billed_to"],
+        billed_to=(view.billing_email,),
+        details=(
+            (labels["invoice_number"], view.invoice_id),
+            (labels["issue_date"], view.issue_date),
+            (labels["invoice_type"], say["kind_name"]),
+            (labels["status"], labels["status_" + view.payment.state.value]),
+        ),
+        columns=(labels["date"], labels["category"], labels["lead_id"], labels["amount"]),
+        rows=tuple(
+            InvoiceRow(line.date, line.category, line.lead_id, line.amount) for line in view.lines
+        ),
+        total_label=labels["total"],
+        total=view.total,
+        payment_heading=labels["payment"],
+        payment_tone=view.payment.state,
+        payment=(say["payment_status"],),
+        steps_heading=labels["what_to_do"] if failed else None,
+        steps=steps,
+        contact_heading=labels["account_manager"],
+        contact=(
+            manager.name,
+            f"{labels['phone']}: {manager.phone}",
+            f"{labels['email']}: {manager.email}",
+        ),
+        page_label=labels["page"],
+    )
