@@ -359,3 +359,24 @@ def test_r8_a_late_lead_of_a_period_that_ended_paused_for_budget_is_rejected(on_
     assert item.unbilled_cents == 4_000
     rejected = {entry.lead_id: entry.reason for entry in ledger(kind="lead_rejected")}
     assert rejected == {"B": "budget", "LATE": "budget"}
+
+
+def test_r4_the_charge_that_reaches_the_threshold_flags_the_account_for_invoicing(on_lead, aws):
+    # Given the default threshold of $200 and $199.99 unbilled
+    open_contractor()
+    deliver(on_lead, records_for(aws, [lead("L1", 19_999)]))
+    item = account()
+    assert (item.unbilled_cents, item.invoice_headroom_cents, item.invoice_due) == (
+        19_999,
+        1,
+        False,
+    )
+    # Every charge is unbilled until an invoice claims it, and the account is billable
+    [charge] = ledger(kind="charge")
+    assert charge.unbilled_key == charge.recorded_key
+    assert item.billable_timezone == "America/Chicago"
+    # When the next lead brings the unbilled charges to $200.00 or more
+    deliver(on_lead, records_for(aws, [lead("L2", 1)]))
+    item = account()
+    # Then the account is flagged for a threshold invoice
+    assert (item.unbilled_cents, item.invoice_headroom_cents, item.invoice_due) == (20_000, 0, True)
