@@ -49,3 +49,16 @@ class PaymentsSettings(TablesSettings):
     (``functions.adapters.secrets``)."""
 
     stripe_secret_name: str = Field(alias="STRIPE_SECRET_NAME")
+
+
+class WeeklyInvoiceSettings(PaymentsSettings):
+    """weekly_invoice: issues, collects and emails invoices (R3..R6)."""
+
+    invoices_table: str = Field(alias="INVOICES_TABLE")
+    invoice_queue_url: str = Field(alias="INVOICE_QUEUE_URL")
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME")
+    email_sender: str = Field(alias="EMAIL_SENDER")
+    email_configuration_set: str = Field(alias="EMAIL_CONFIGURATION_SET")
+
+    def table_names(self) -> dict[str, str]:
+        return {**super().table_names(), "invoices": self.invoices_table}

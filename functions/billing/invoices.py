@@ -16,6 +16,18 @@ from functions.billing.money import Money
 
 FRIDAY = 4  # date.weekday()
 
+# R3: the timezones the Friday run covers, one schedule each. An account must be in one.
+BILLING_TIMEZONES = (
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Phoenix",
+    "America/Los_Angeles",
+    "America/Anchorage",
+    "Pacific/Honolulu",
+    "America/Puerto_Rico",
+)
+
 
 class InvoiceKind(StrEnum):
     WEEKLY = "weekly"  # R3: every Friday in the account's timezone
