@@ -89,6 +89,7 @@ class AccountModel(_Table):
     past_due_cents = NumberAttribute()
     pauses = MapAttribute[str, str](default=dict)
     grace_ends_at = UnicodeAttribute(null=True)
+    first_failure_at = UnicodeAttribute(null=True)  # R9: the grace period starts from it
     created_at = UnicodeAttribute()
     # R4: threshold minus unbilled, kept so that a charge can tell without a read whether
     # it reaches the threshold; ``invoice_due`` is the flag the threshold trigger filters on.

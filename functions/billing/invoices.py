@@ -128,16 +128,18 @@ def local_friday(instant: datetime, timezone: str) -> date | None:
     return local if local.weekday() == FRIDAY else None
 
 
-def record_attempt(invoice: Invoice, attempt: PaymentAttempt) -> Invoice:
-    """The invoice after a collection attempt (R6).
-
-    Succeeded: paid. Declined or no card: past due, unless it was paid already. Unknown:
-    unchanged until Stripe's answer is known.
+def status_after(status: InvoiceStatus, outcome: AttemptOutcome) -> InvoiceStatus:
+    """R6: succeeded: paid. Declined or no card: past due, unless it was paid already (a
+    late failure never undoes a payment). Unknown: unchanged until Stripe's answer is known.
     """
-    if attempt.outcome is AttemptOutcome.SUCCEEDED:
-        status = InvoiceStatus.PAID
-    elif attempt.outcome is AttemptOutcome.UNKNOWN or invoice.status is InvoiceStatus.PAID:
-        status = invoice.status
-    else:
-        status = InvoiceStatus.PAST_DUE
+    if outcome is AttemptOutcome.SUCCEEDED:
+        return InvoiceStatus.PAID
+    if outcome is AttemptOutcome.UNKNOWN or status is InvoiceStatus.PAID:
+        return status
+    return InvoiceStatus.PAST_DUE
+
+
+def record_attempt(invoice: Invoice, attempt: PaymentAttempt) -> Invoice:
+    """The invoice after a collection attempt (R6)."""
+    status = status_after(invoice.status, attempt.outcome)
     return replace(invoice, status=status, attempts=(*invoice.attempts, attempt))

@@ -1,0 +1,454 @@
+"""R2, R3, R4: issuing an invoice claims its charges, each on exactly one invoice.
+
+Issuing is resumable and idempotent, keyed by the invoice id:
+
+1. **Draft.** The invoice is created as a draft listing the account's unbilled charges
+   (read from the ledger's local ``unbilled`` index, strongly consistent). No unbilled
+   charge: no draft, no invoice (there are no $0 invoices).
+2. **Claim.** Each listed charge is claimed with a conditional update: it takes the
+   invoice id only while it is unbilled, so a charge that a concurrent invoice (the Friday
+   run racing a threshold crossing) claimed first stays on that one.
+3. **Issue.** One transaction turns the draft into an open invoice with exactly the
+   charges it claimed, takes their total off the account's unbilled amount and records the
+   issue in the ledger. A draft that claimed nothing becomes void.
+
+A crash anywhere leaves a state that running the same invoice id again completes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import size
+from pynamodb.expressions.update import Action
+
+from functions.adapters.accounts import (
+    CONDITION_FAILED,
+    RETRYABLE_CANCELLATIONS,
+    instant,
+    ledger_entry,
+    parse_instant,
+)
+from functions.adapters.lead_charges import lead_entry_id
+from functions.adapters.models import (
+    AccountModel,
+    InvoiceLineAttribute,
+    InvoiceModel,
+    LedgerEntryModel,
+    PaymentAttemptAttribute,
+    transact_write,
+)
+from functions.billing.errors import AccountNotFound, StorageUnavailable
+from functions.billing.invoices import (
+    AttemptOutcome,
+    Card,
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceStatus,
+    PaymentAttempt,
+    status_after,
+)
+from functions.billing.money import Money
+
+DRAFT, VOID = "draft", "void"
+# Lines an invoice lists at most, so that an invoice stays well within an item's 400 KB;
+# whatever is left unbilled goes on the next invoice.
+MAX_LINES = 1_000
+MAX_ISSUE_ATTEMPTS = 8
+CONDITIONAL_FAILURE = "ConditionalCheckFailedException"
+
+
+class LedgerMismatch(RuntimeError):
+    """The account's unbilled amount disagrees with its unbilled charges: a broken
+    invariant that an operator must look at; nothing is issued."""
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Invoice]
+    next_cursor: str | None
+
+
+class InvoiceStore:
+    def issue(
+        self,
+        contractor_id: str,
+        invoice_id: str,
+        kind: InvoiceKind,
+        now: datetime,
+        *,
+        while_sequence: int | None = None,
+    ) -> Invoice | None:
+        """Issue ``invoice_id`` for everything unbilled, or finish issuing it; the invoice,
+        or None when there was nothing to bill. ``while_sequence``: issue only if the
+        account has issued exactly that many invoices and is flagged for a threshold
+        invoice (R4), so that a stale trigger issues nothing."""
+        draft = self._item(invoice_id)
+        if draft is None:
+            draft = self._draft(contractor_id, invoice_id, kind, now, while_sequence)
+            if draft is None:
+                return None
+        if draft.status == VOID:
+            return None
+        if draft.status != DRAFT:
+            return invoice_from_item(draft)
+        claimed = self._claim(draft)
+        if not claimed:
+            self._void(draft)
+            return None
+        return self._issue_draft(draft, claimed, now)
+
+    def get(self, invoice_id: str) -> Invoice | None:
+        item = self._item(invoice_id)
+        if item is None or item.status in (DRAFT, VOID):
+            return None
+        return invoice_from_item(item)
+
+    def list_for(self, contractor_id: str, *, limit: int = 20, cursor: str | None = None) -> Page:
+        """An account's invoices, newest first."""
+        start = {"contractor_id": {"S": contractor_id}, "issued_key": {"S": cursor}}
+        results = InvoiceModel.by_contractor.query(
+            contractor_id,
+            scan_index_forward=False,
+            limit=limit,
+            last_evaluated_key=_full_key(start, cursor) if cursor else None,
+        )
+        items = [invoice_from_item(item) for item in results]
+        last = results.last_evaluated_key
+        return Page(items, last["issued_key"]["S"] if last else None)
+
+    # ------------------------------------------------------------------ attempts
+
+    def start_attempt(self, invoice: Invoice, attempt: PaymentAttempt) -> bool:
+        """Record that attempt ``attempt.number`` is under way, before Stripe is asked, so
+        that a crash leaves a trace to resolve from Stripe instead of charging again.
+        False when that attempt was recorded already."""
+        try:
+            InvoiceModel(invoice.invoice_id).update(
+                actions=[
+                    InvoiceModel.attempts.set(InvoiceModel.attempts.append([_attempt(attempt)]))
+                ],
+                condition=size(InvoiceModel.attempts) == attempt.number - 1,
+            )
+        except UpdateError as error:
+            if error.cause_response_code == CONDITIONAL_FAILURE:
+                return False
+            raise StorageUnavailable(str(error)) from error
+        return True
+
+    def settle_attempt(self, invoice: Invoice, attempt: PaymentAttempt, now: datetime) -> Invoice:
+        """Record the outcome of an attempt under way, with its effects on the account (R6).
+
+        Succeeded: the invoice is paid and a payment enters the ledger. Declined or no card:
+        the invoice is past due, the account's past-due balance grows and its first failure
+        is recorded once. A paid invoice never becomes past due.
+        """
+        current = self._item(invoice.invoice_id)
+        if current is None:
+            raise StorageUnavailable(f"invoice {invoice.invoice_id} vanished")
+        known = invoice_from_item(current)
+        index = attempt.number - 1
+        if index >= len(known.attempts) or known.attempts[index].outcome not in _OPEN_OUTCOMES:
+            return known  # settled already (by the run or by a webhook)
+        status = status_after(known.status, attempt.outcome)
+        path = InvoiceModel.attempts[index]
+        try:
+            with transact_write() as transaction:
+                transaction.update(
+                    InvoiceModel(invoice.invoice_id),
+                    actions=[
+                        path.set(_attempt(attempt)),
+                        InvoiceModel.status.set(status.value),
+                    ],
+                    condition=path["outcome"].is_in(*(o.value for o in _OPEN_OUTCOMES)),
+                )
+                self._attempt_effects(transaction, known, attempt, status, now)
+        except TransactWriteError as error:
+            reasons = error.cancellation_reasons
+            if reasons and any(r is not None and r.code == CONDITION_FAILED for r in reasons):
+                return self.get(invoice.invoice_id) or known
+            raise StorageUnavailable(str(error)) from error
+        return self.get(invoice.invoice_id) or known
+
+    def _attempt_effects(
+        self,
+        transaction: Any,
+        invoice: Invoice,
+        attempt: PaymentAttempt,
+        status: InvoiceStatus,
+        now: datetime,
+    ) -> None:
+        total = invoice.total.cents
+        contractor = invoice.contractor_id
+        if attempt.outcome is AttemptOutcome.SUCCEEDED:
+            transaction.save(
+                ledger_entry(
+                    contractor,
+                    f"payment#{invoice.invoice_id}",
+                    "payment",
+                    now,
+                    amount_cents=total,
+                    reason=attempt.payment_intent_id,
+                    detail=invoice.invoice_id,
+                ),
+                condition=LedgerEntryModel.entry_id.does_not_exist(),
+            )
+            if invoice.status is InvoiceStatus.PAST_DUE:
+                # Paid after failing: the past-due balance shrinks again.
+                transaction.update(
+                    AccountModel(contractor),
+                    actions=[AccountModel.past_due_cents.add(-total)],
+                    condition=AccountModel.past_due_cents >= total,
+                )
+        elif status is InvoiceStatus.PAST_DUE and invoice.status is not InvoiceStatus.PAST_DUE:
+            transaction.save(
+                ledger_entry(
+                    contractor,
+                    f"payment_failed#{invoice.invoice_id}",
+                    "payment_failed",
+                    now,
+                    amount_cents=total,
+                    reason=attempt.decline_code or attempt.outcome.value,
+                    detail=invoice.invoice_id,
+                ),
+                condition=LedgerEntryModel.entry_id.does_not_exist(),
+            )
+            transaction.update(
+                AccountModel(contractor),
+                actions=[
+                    AccountModel.past_due_cents.add(total),
+                    AccountModel.first_failure_at.set(AccountModel.first_failure_at | instant(now)),
+                ],
+                condition=AccountModel.contractor_id.exists(),
+            )
+
+    # ------------------------------------------------------------------ steps
+
+    def _item(self, invoice_id: str) -> InvoiceModel | None:
+        try:
+            return InvoiceModel.get(invoice_id, consistent_read=True)
+        except InvoiceModel.DoesNotExist:
+            return None
+
+    def _draft(
+        self,
+        contractor_id: str,
+        invoice_id: str,
+        kind: InvoiceKind,
+        now: datetime,
+        while_sequence: int | None,
+    ) -> InvoiceModel | None:
+        if while_sequence is not None:
+            try:
+                account = AccountModel.get(contractor_id, consistent_read=True)
+            except AccountModel.DoesNotExist as error:
+                raise AccountNotFound(contractor_id) from error
+            if not account.invoice_due or int(account.invoice_sequence or 0) != while_sequence:
+                return None
+        candidates = [entry.lead_id for entry in self._unbilled(contractor_id) if entry.lead_id]
+        if not candidates:
+            return None
+        draft = InvoiceModel(
+            invoice_id,
+            contractor_id=contractor_id,
+            kind=kind.value,
+            status=DRAFT,
+            created_at=instant(now),
+            candidates=candidates,
+        )
+        try:
+            draft.save(condition=InvoiceModel.invoice_id.does_not_exist())
+        except PutError as error:
+            if error.cause_response_code != CONDITIONAL_FAILURE:
+                raise StorageUnavailable(str(error)) from error
+            return self._item(invoice_id)  # drafted concurrently under the same id
+        return draft
+
+    def _unbilled(self, contractor_id: str) -> Iterator[LedgerEntryModel]:
+        return LedgerEntryModel.unbilled.query(contractor_id, consistent_read=True, limit=MAX_LINES)
+
+    def _claim(self, draft: InvoiceModel) -> list[LedgerEntryModel]:
+        """Claim each listed charge that is still unbilled; the charges this invoice holds."""
+        invoice_id = draft.invoice_id
+        for lead_id in draft.candidates:
+            try:
+                LedgerEntryModel(draft.contractor_id, lead_entry_id(lead_id)).update(
+                    actions=[
+                        LedgerEntryModel.invoice_id.set(invoice_id),
+                        LedgerEntryModel.unbilled_key.remove(),
+                    ],
+                    condition=(
+                        LedgerEntryModel.unbilled_key.exists()
+                        & LedgerEntryModel.invoice_id.does_not_exist()
+                    )
+                    | (LedgerEntryModel.invoice_id == invoice_id),
+                )
+            except UpdateError as error:
+                if error.cause_response_code != CONDITIONAL_FAILURE:
+                    raise StorageUnavailable(str(error)) from error
+                # On another invoice already: it stays there (R2).
+        keys = [(draft.contractor_id, lead_entry_id(lead_id)) for lead_id in draft.candidates]
+        entries = LedgerEntryModel.batch_get(keys, consistent_read=True)
+        mine = [entry for entry in entries if entry.invoice_id == invoice_id]
+        order = {lead_id: position for position, lead_id in enumerate(draft.candidates)}
+        return sorted(mine, key=lambda entry: order[entry.lead_id or ""])
+
+    def _void(self, draft: InvoiceModel) -> None:
+        try:
+            draft.update(
+                actions=[InvoiceModel.status.set(VOID)],
+                condition=InvoiceModel.status == DRAFT,
+            )
+        except UpdateError as error:
+            if error.cause_response_code != CONDITIONAL_FAILURE:
+                raise StorageUnavailable(str(error)) from error
+
+    def _issue_draft(
+        self, draft: InvoiceModel, claimed: list[LedgerEntryModel], now: datetime
+    ) -> Invoice | None:
+        lines = [
+            InvoiceLineAttribute(
+                lead_id=entry.lead_id,
+                delivered_at=entry.delivered_at,
+                category=entry.category,
+                amount_cents=int(entry.amount_cents),
+            )
+            for entry in claimed
+        ]
+        total = sum(int(entry.amount_cents) for entry in claimed)
+        issued = instant(now)
+        for _ in range(MAX_ISSUE_ATTEMPTS):
+            # The account's flags follow from its unbilled amount after this invoice:
+            # read it, and condition the write on it being unchanged.
+            try:
+                account = AccountModel.get(draft.contractor_id, consistent_read=True)
+            except AccountModel.DoesNotExist as error:
+                raise AccountNotFound(draft.contractor_id) from error
+            unbilled = int(account.unbilled_cents)
+            left = unbilled - total
+            if left < 0:
+                latest = self._item(draft.invoice_id)
+                if latest is not None and latest.status != DRAFT:
+                    return self.get(draft.invoice_id)  # issued concurrently, under this id
+                raise LedgerMismatch(
+                    f"account {draft.contractor_id}: invoice {draft.invoice_id} claims "
+                    f"{total} cents but only {unbilled} are unbilled"
+                )
+            actions: list[Action] = [
+                AccountModel.unbilled_cents.set(left),
+                AccountModel.invoice_headroom_cents.set(int(account.threshold_cents) - left),
+                AccountModel.invoice_due.set(left >= int(account.threshold_cents)),
+                AccountModel.invoice_sequence.add(1),
+            ]
+            if left == 0:
+                actions.append(AccountModel.billable_timezone.remove())
+            try:
+                with transact_write() as transaction:
+                    transaction.update(
+                        InvoiceModel(draft.invoice_id),
+                        actions=[
+                            InvoiceModel.status.set(InvoiceStatus.OPEN.value),
+                            InvoiceModel.issued_at.set(issued),
+                            InvoiceModel.issued_key.set(f"{issued}#{draft.invoice_id}"),
+                            InvoiceModel.total_cents.set(total),
+                            InvoiceModel.lines.set(lines),
+                        ],
+                        condition=InvoiceModel.status == DRAFT,
+                    )
+                    transaction.update(
+                        AccountModel(draft.contractor_id),
+                        actions=actions,
+                        condition=AccountModel.unbilled_cents == unbilled,
+                    )
+                    transaction.save(
+                        ledger_entry(
+                            draft.contractor_id,
+                            f"invoice#{draft.invoice_id}",
+                            "invoice_issued",
+                            now,
+                            amount_cents=total,
+                            detail=draft.invoice_id,
+                            reason=draft.kind,
+                        ),
+                        condition=LedgerEntryModel.entry_id.does_not_exist(),
+                    )
+            except TransactWriteError as error:
+                reasons = error.cancellation_reasons or []
+                invoice_reason = reasons[0] if reasons else None
+                if invoice_reason is not None and invoice_reason.code == CONDITION_FAILED:
+                    return self.get(draft.invoice_id)  # issued concurrently
+                codes = {reason.code for reason in reasons if reason is not None}
+                if codes and codes <= RETRYABLE_CANCELLATIONS | {CONDITION_FAILED}:
+                    continue  # the account moved (a charge landed): read it again
+                raise StorageUnavailable(str(error)) from error
+            return self.get(draft.invoice_id)
+        raise StorageUnavailable(f"invoice {draft.invoice_id}: the account kept changing")
+
+
+# An attempt under way and one whose answer never came look the same: not settled yet.
+_OPEN_OUTCOMES = frozenset({AttemptOutcome.UNKNOWN})
+
+
+def _attempt(attempt: PaymentAttempt) -> PaymentAttemptAttribute:
+    card = attempt.card
+    return PaymentAttemptAttribute(
+        number=attempt.number,
+        at=instant(attempt.at),
+        outcome=attempt.outcome.value,
+        payment_intent_id=attempt.payment_intent_id,
+        decline_code=attempt.decline_code,
+        card_brand=card.brand if card else None,
+        card_last4=card.last4 if card else None,
+        card_exp_month=card.exp_month if card else None,
+        card_exp_year=card.exp_year if card else None,
+        payment_method_id=card.payment_method_id if card else None,
+    )
+
+
+def invoice_from_item(item: InvoiceModel) -> Invoice:
+    attempts = tuple(
+        PaymentAttempt(
+            number=int(raw.number),
+            at=parse_instant(raw.at),
+            outcome=AttemptOutcome(raw.outcome),
+            payment_intent_id=raw.payment_intent_id,
+            decline_code=raw.decline_code,
+            card=Card(
+                raw.payment_method_id or "",
+                raw.card_brand,
+                raw.card_last4 or "",
+                int(raw.card_exp_month or 0),
+                int(raw.card_exp_year or 0),
+            )
+            if raw.card_brand
+            else None,
+        )
+        for raw in item.attempts
+    )
+    return Invoice(
+        invoice_id=item.invoice_id,
+        contractor_id=item.contractor_id,
+        kind=InvoiceKind(item.kind),
+        issued_at=parse_instant(item.issued_at or item.created_at),
+        lines=tuple(
+            InvoiceLine(
+                lead_id=line.lead_id,
+                delivered_at=parse_instant(line.delivered_at),
+                category=line.category,
+                amount=Money(int(line.amount_cents)),
+            )
+            for line in item.lines
+        ),
+        status=InvoiceStatus(item.status),
+        attempts=attempts,
+    )
+
+
+def _full_key(start: dict[str, Any], cursor: str | None) -> dict[str, Any]:
+    invoice_id = (cursor or "").split("#", 1)[-1]
+    return {**start, "invoice_id": {"S": invoice_id}}
