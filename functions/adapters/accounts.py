@@ -11,12 +11,14 @@ from pynamodb.exceptions import GetError, TransactWriteError
 from functions.adapters.models import (
     AccountManagerAttribute,
     AccountModel,
+    CardAttribute,
     LedgerEntryModel,
     transact_write,
 )
 from functions.billing.account import Account, AccountManager, Locale, PauseReason
 from functions.billing.budget import BudgetPeriod
 from functions.billing.errors import AccountAlreadyExists, AccountNotFound, StorageUnavailable
+from functions.billing.invoices import Card
 from functions.billing.money import Money
 
 CONDITION_FAILED = "ConditionalCheckFailed"
@@ -66,6 +68,8 @@ def account_from_item(item: AccountModel) -> Account:
         grace_ends_at=parse_instant(item.grace_ends_at) if item.grace_ends_at else None,
         invoice_due=bool(item.invoice_due),
         invoice_sequence=int(item.invoice_sequence or 0),
+        stripe_customer_id=item.stripe_customer_id,
+        card=card_from_item(item.card) if item.card else None,
     )
     pauses = {
         PauseReason(reason): parse_instant(since) for reason, since in item.pauses.as_dict().items()
@@ -104,6 +108,28 @@ def item_from_account(account: Account, created_at: datetime) -> AccountModel:
         invoice_due=account.invoice_due,
         invoice_sequence=account.invoice_sequence,
         billable_timezone=account.timezone if account.unbilled else None,
+        stripe_customer_id=account.stripe_customer_id,
+        card=card_item(account.card) if account.card else None,
+    )
+
+
+def card_from_item(item: CardAttribute) -> Card:
+    return Card(
+        payment_method_id=item.payment_method_id,
+        brand=item.brand,
+        last4=item.last4,
+        exp_month=int(item.exp_month),
+        exp_year=int(item.exp_year),
+    )
+
+
+def card_item(card: Card) -> CardAttribute:
+    return CardAttribute(
+        payment_method_id=card.payment_method_id,
+        brand=card.brand,
+        last4=card.last4,
+        exp_month=card.exp_month,
+        exp_year=card.exp_year,
     )
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
@@ -60,6 +60,7 @@ DRAFT, VOID = "draft", "void"
 # whatever is left unbilled goes on the next invoice.
 MAX_LINES = 1_000
 MAX_ISSUE_ATTEMPTS = 8
+EMAIL_CLAIM_SECONDS = 600
 CONDITIONAL_FAILURE = "ConditionalCheckFailedException"
 
 
@@ -226,6 +227,38 @@ class InvoiceStore:
                 ],
                 condition=AccountModel.contractor_id.exists(),
             )
+
+    # ------------------------------------------------------------------ email
+
+    def claim_email(self, invoice_id: str, now: datetime) -> bool:
+        """R5: take the right to send an invoice's email; False when it was sent already or
+        another run holds a fresh claim. A claim older than ``EMAIL_CLAIM_SECONDS`` whose
+        email was never marked sent is taken over (its sender died before sending)."""
+        stale = instant(now - timedelta(seconds=EMAIL_CLAIM_SECONDS))
+        try:
+            InvoiceModel(invoice_id).update(
+                actions=[InvoiceModel.email_claimed_at.set(instant(now))],
+                condition=InvoiceModel.email_sent_at.does_not_exist()
+                & (
+                    InvoiceModel.email_claimed_at.does_not_exist()
+                    | (InvoiceModel.email_claimed_at < stale)
+                ),
+            )
+        except UpdateError as error:
+            if error.cause_response_code == CONDITIONAL_FAILURE:
+                return False
+            raise StorageUnavailable(str(error)) from error
+        return True
+
+    def release_email(self, invoice_id: str) -> None:
+        """Give the claim back after a failed send, so that a retry sends the email."""
+        InvoiceModel(invoice_id).update(
+            actions=[InvoiceModel.email_claimed_at.remove()],
+            condition=InvoiceModel.email_sent_at.does_not_exist(),
+        )
+
+    def email_sent(self, invoice_id: str, now: datetime) -> None:
+        InvoiceModel(invoice_id).update(actions=[InvoiceModel.email_sent_at.set(instant(now))])
 
     # ------------------------------------------------------------------ steps
 

@@ -42,6 +42,16 @@ class AccountManagerAttribute(MapAttribute[str, str]):
     email = UnicodeAttribute()
 
 
+class CardAttribute(MapAttribute[str, object]):
+    """The card on file as Stripe describes it; never its number (R11)."""
+
+    payment_method_id = UnicodeAttribute()
+    brand = UnicodeAttribute()
+    last4 = UnicodeAttribute()
+    exp_month = NumberAttribute()
+    exp_year = NumberAttribute()
+
+
 class BillableIndex(GlobalSecondaryIndex["AccountModel"]):
     """R3: the accounts with unbilled charges, by timezone, so that the Friday run of a
     timezone reads only the accounts it must invoice. Sparse: an account is in it while
@@ -97,6 +107,8 @@ class AccountModel(_Table):
     invoice_due = BooleanAttribute(default=False)
     invoice_sequence = NumberAttribute(default=0)
     billable_timezone = UnicodeAttribute(null=True)
+    stripe_customer_id = UnicodeAttribute(null=True)
+    card = CardAttribute(null=True)
     billable = BillableIndex()
 
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from functions.billing.budget import BudgetPeriod, budget_period_at
 from functions.billing.errors import FieldError
+from functions.billing.invoices import Card
 from functions.billing.money import Money
 
 DEFAULT_THRESHOLD = Money(20_000)
@@ -74,6 +75,9 @@ class Account:
     # the invoice that bills them; ``invoice_sequence`` counts the invoices issued so far.
     invoice_due: bool = False
     invoice_sequence: int = 0
+    # R6, R11: the Stripe customer created with the account, and the card saved on it.
+    stripe_customer_id: str | None = None
+    card: Card | None = None
 
     @property
     def remaining(self) -> Money:

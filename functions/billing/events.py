@@ -71,4 +71,52 @@ class AccountReactivated:
         )
 
 
-BillingEvent = LeadCharged | LeadRejected | AccountPaused | AccountReactivated
+@dataclass(frozen=True, slots=True)
+class InvoiceIssued:
+    contractor_id: str
+    invoice_id: str
+    kind: str
+    total: Money
+    issued_at: datetime
+
+    @property
+    def event_id(self) -> str:
+        return f"InvoiceIssued:{self.invoice_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class InvoicePaid:
+    contractor_id: str
+    invoice_id: str
+    amount: Money
+    payment_intent_id: str | None
+
+    @property
+    def event_id(self) -> str:
+        return f"InvoicePaid:{self.invoice_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentFailed:
+    """R6, R9: a collection attempt failed; the grace period runs from the first failure."""
+
+    contractor_id: str
+    invoice_id: str
+    amount: Money
+    attempt: int
+    reason: str
+
+    @property
+    def event_id(self) -> str:
+        return f"PaymentFailed:{self.invoice_id}:{self.attempt}"
+
+
+BillingEvent = (
+    LeadCharged
+    | LeadRejected
+    | AccountPaused
+    | AccountReactivated
+    | InvoiceIssued
+    | InvoicePaid
+    | PaymentFailed
+)

@@ -3,13 +3,16 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from types import ModuleType
 
 import pytest
 from moto import mock_aws
 
 from local.moto_atomic import make_dynamodb_atomic
-from tests.support.aws import ENVIRONMENT, Resources, create_resources
+from local.processes import free_port, start_stripe
+from tests.support.aws import ENVIRONMENT, TABLES, Resources, create_resources
+from tests.support.cards import API_KEY
 
 
 class Clock:
@@ -55,5 +58,44 @@ def on_lead(aws: Resources, clock: Clock) -> ModuleType:
 def api(aws: Resources, clock: Clock) -> ModuleType:
     """The real operator API handler module, initialised against this test's resources."""
     import functions.api.handler as module
+
+    return importlib.reload(module)
+
+
+@pytest.fixture(scope="session")
+def localstripe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """localstripe on a free port, for the tests of a worker process."""
+    log = tmp_path_factory.mktemp("localstripe") / "localstripe.log"
+    emulator = start_stripe(free_port(), log, Path(__file__).resolve().parents[2])
+    try:
+        emulator.wait_ready("/js.stripe.com/v3/")
+        yield emulator.url
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture
+def weekly_invoice(
+    aws: Resources, clock: Clock, localstripe: str, monkeypatch: pytest.MonkeyPatch
+) -> ModuleType:
+    """The real weekly_invoice handler module, with its secret, queue and mail sender."""
+    import json
+
+    import boto3
+
+    secret = boto3.client("secretsmanager").create_secret(
+        Name="test-stripe",
+        SecretString=json.dumps(
+            {"api_key": API_KEY, "webhook_secret": "whsec_test", "api_base": localstripe}
+        ),
+    )
+    queue = boto3.client("sqs").create_queue(QueueName="test-invoice-work")["QueueUrl"]
+    boto3.client("sesv2").create_email_identity(EmailIdentity="craftjack.com")
+    monkeypatch.setenv("INVOICES_TABLE", TABLES["invoices"])
+    monkeypatch.setenv("INVOICE_QUEUE_URL", queue)
+    monkeypatch.setenv("STRIPE_SECRET_NAME", secret["ARN"])
+    monkeypatch.setenv("EMAIL_SENDER", "billing@craftjack.com")
+    monkeypatch.setenv("EMAIL_CONFIGURATION_SET", "test-invoice-emails")
+    import functions.weekly_invoice.handler as module
 
     return importlib.reload(module)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,29 +29,24 @@ from functions.billing.payments import (
     PaymentsRejected,
     PaymentsUnavailable,
 )
-from local.processes import free_port, start_stripe
 from tests.support.aws import ENVIRONMENT
+from tests.support.cards import (
+    API_KEY,
+    DECLINED_AT_CHARGE,
+    VISA,
+    browser_confirms,
+    card_from_browser,
+    intents_of,
+    new_customer,
+    new_id,
+    saved_card,
+)
 from tests.support.payments import Fault, FaultyHttpClient, WebhookReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
-API_KEY = "sk_test_payments"
-PUBLISHABLE_KEY = "pk_test_payments"
 WEBHOOK_SECRET = "whsec_test_payments"
-VISA = "4242424242424242"
-DECLINED_AT_CHARGE = "4000000000000341"  # attaches, then every charge is declined
 NEEDS_AUTHENTICATION = "4000002500003155"  # 3D Secure on every charge
 PAYMENT_INTENTS = "/v1/payment_intents"
-
-
-@pytest.fixture(scope="module")
-def localstripe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("localstripe") / "localstripe.log"
-    emulator = start_stripe(free_port(), log, ROOT)
-    try:
-        emulator.wait_ready("/js.stripe.com/v3/")
-        yield emulator.url
-    finally:
-        emulator.stop()
 
 
 @pytest.fixture
@@ -76,58 +70,6 @@ def payments(localstripe: str, http: FaultyHttpClient, sleeps: list[float]) -> S
 def stripe_api(localstripe: str) -> stripe.StripeClient:
     """Stripe as the test sees it, beside the adapter."""
     return stripe.StripeClient(API_KEY, base_addresses={"api": localstripe}, max_network_retries=0)
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def new_customer(payments: StripePayments) -> str:
-    return payments.create_customer(new_id("c"), "Acme Roofing", "billing@acme.example")
-
-
-def card_from_browser(stripe_api: stripe.StripeClient, number: str) -> str:
-    """The PaymentMethod Stripe.js creates from the card form; the number never reaches us."""
-    method = stripe_api.v1.payment_methods.create(
-        params={
-            "type": "card",
-            "card": {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"},
-        }
-    )
-    return method.id
-
-
-def browser_confirms(
-    localstripe: str, setup_intent_id: str, client_secret: str, method: str
-) -> None:
-    """What Stripe.js sends to confirm a SetupIntent: publishable key and client secret."""
-    response = requests.post(
-        f"{localstripe}/v1/setup_intents/{setup_intent_id}/confirm",
-        data={"key": PUBLISHABLE_KEY, "client_secret": client_secret, "payment_method": method},
-        timeout=10,
-    )
-    response.raise_for_status()
-    assert response.json()["status"] == "succeeded"
-
-
-def saved_card(
-    payments: StripePayments, stripe_api: stripe.StripeClient, localstripe: str, number: str = VISA
-) -> tuple[str, Card]:
-    customer = new_customer(payments)
-    setup_intent_id, client_secret = payments.create_setup_intent(customer)
-    browser_confirms(
-        localstripe, setup_intent_id, client_secret, card_from_browser(stripe_api, number)
-    )
-    return customer, payments.confirmed_card(setup_intent_id, customer)
-
-
-def intents_of(stripe_api: stripe.StripeClient, invoice_id: str) -> list[stripe.PaymentIntent]:
-    listed = stripe_api.v1.payment_intents.list(params={"limit": 100})
-    return [
-        intent
-        for intent in listed.auto_paging_iter()
-        if intent.metadata.to_dict().get("invoice_id") == invoice_id
-    ]
 
 
 def charge(

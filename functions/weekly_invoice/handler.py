@@ -1,0 +1,84 @@
+"""weekly_invoice: the Friday schedules, their work queue and the threshold trigger (R3..R6)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.adapters import clock
+from functions.adapters.accounts import AccountStore
+from functions.adapters.event_bus import EventBus
+from functions.adapters.invoicing import InvoiceStore
+from functions.adapters.mailer import SesMailer
+from functions.adapters.models import bind_tables
+from functions.adapters.payments import stripe_payments
+from functions.adapters.secrets import StripeSecrets, stripe_secrets
+from functions.adapters.settings import WeeklyInvoiceSettings
+from functions.billing.payments import Payments
+from functions.weekly_invoice.billing_run import BillingRun, WeeklyWork
+
+settings = WeeklyInvoiceSettings.from_env()
+bind_tables(settings.table_names())
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+def payments() -> Payments:
+    """Stripe, with the keys of the secret as they are now (cached by Powertools); one
+    client per set of keys, so a rotated key takes effect without a cold start."""
+    return _payments_for(stripe_secrets(settings.stripe_secret_name))
+
+
+@cache
+def _payments_for(secrets: StripeSecrets) -> Payments:
+    return stripe_payments(secrets)
+
+
+run = BillingRun(
+    invoices=InvoiceStore(),
+    accounts=AccountStore(),
+    payments=payments,
+    mailer=SesMailer(
+        boto3.client("sesv2"), settings.email_sender, settings.email_configuration_set
+    ),
+    bus=EventBus(boto3.client("events"), settings.event_bus_name),
+    sqs=boto3.client("sqs"),
+    queue_url=settings.invoice_queue_url,
+)
+
+
+def weekly_record(record: SQSRecord) -> None:
+    run.weekly(WeeklyWork.parse(record.body), clock.now())
+
+
+def threshold_record(record: DynamoDBRecord) -> None:
+    image = (record.dynamodb.new_image if record.dynamodb else None) or {}
+    run.threshold(str(image["contractor_id"]), int(image.get("invoice_sequence", 0)), clock.now())
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event.get("run") == "weekly":
+        return {"queued": run.fan_out(str(event["timezone"]), clock.now())}
+    source = (event.get("Records") or [{}])[0].get("eventSource")
+    if source == "aws:sqs":
+        processor = BatchProcessor(event_type=EventType.SQS)
+        return dict(process_partial_response(event, weekly_record, processor, context))
+    if source == "aws:dynamodb":
+        processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+        return dict(process_partial_response(event, threshold_record, processor, context))
+    raise ValueError(f"weekly_invoice cannot handle this event: {sorted(event)}")

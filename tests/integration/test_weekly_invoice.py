@@ -1,0 +1,232 @@
+"""weekly_invoice against moto and localstripe: Friday and threshold invoices, collected
+off-session, emailed once with their PDF (R3, R4, R5, R6)."""
+
+from __future__ import annotations
+
+import email
+import io
+import json
+import uuid
+from datetime import UTC, datetime
+from email import policy
+from typing import Any
+
+import boto3
+import pytest
+import stripe
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
+from pypdf import PdfReader
+
+from functions.adapters.accounts import card_item
+from functions.adapters.models import AccountModel, InvoiceModel
+from functions.adapters.payments import StripePayments, stripe_client
+from tests.integration.conftest import Clock
+from tests.integration.steps import deliver, events, lead, ledger, open_contractor, records_for
+from tests.support.aws import LambdaContext, Resources
+from tests.support.cards import API_KEY, DECLINED_AT_CHARGE, VISA, intents_of, saved_card
+
+# Friday 20 November 2026, 06:00 in Chicago, when the Chicago schedule fires
+FRIDAY_MORNING = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def save_card(localstripe: str, contractor_id: str = "c-1", number: str = VISA) -> None:
+    payments = StripePayments(stripe_client(API_KEY, localstripe))
+    api = stripe.StripeClient(API_KEY, base_addresses={"api": localstripe})
+    customer, card = saved_card(payments, api, localstripe, number)
+    AccountModel(contractor_id).update(
+        actions=[
+            AccountModel.stripe_customer_id.set(customer),
+            AccountModel.card.set(card_item(card)),
+        ]
+    )
+
+
+def invoke(module, event: dict[str, Any]) -> Any:
+    return module.handler(event, LambdaContext(function_name="weekly_invoice"))
+
+
+def work_messages(module) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs")
+    records = []
+    while True:
+        got = sqs.receive_message(
+            QueueUrl=module.settings.invoice_queue_url, MaxNumberOfMessages=10
+        )
+        messages = got.get("Messages", [])
+        if not messages:
+            return records
+        for message in messages:
+            records.append(
+                {
+                    "messageId": message["MessageId"],
+                    "receiptHandle": message["ReceiptHandle"],
+                    "body": message["Body"],
+                    "attributes": {},
+                    "messageAttributes": {},
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:test-invoice-work",
+                    "awsRegion": "us-east-1",
+                }
+            )
+            sqs.delete_message(
+                QueueUrl=module.settings.invoice_queue_url, ReceiptHandle=message["ReceiptHandle"]
+            )
+
+
+def sent_mail() -> list[email.message.EmailMessage]:
+    backend = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+    return [
+        email.message_from_string(message.raw_data, policy=policy.default)
+        for message in backend.sent_messages
+    ]
+
+
+@pytest.fixture
+def cid() -> str:
+    """A contractor id of this test alone: localstripe outlives each test's moto state."""
+    return f"c-{uuid.uuid4().hex[:8]}"
+
+
+def friday_run(module, clock: Clock) -> list[dict[str, Any]]:
+    clock.current = FRIDAY_MORNING
+    invoke(module, {"run": "weekly", "timezone": "America/Chicago"})
+    return work_messages(module)
+
+
+def test_r3_r6_the_friday_run_invoices_charges_and_emails_each_billable_account(
+    on_lead, weekly_invoice, aws: Resources, clock: Clock, cid: str, localstripe: str
+):
+    # Given two accounts with unbilled leads and one with none
+    open_contractor(cid)
+    open_contractor("c-2")
+    open_contractor("c-idle")
+    save_card(localstripe, cid)
+    save_card(localstripe, "c-2")
+    deliver(on_lead, records_for(aws, [lead("A1", 4_500, cid), lead("A2", 3_000, cid)]))
+    deliver(on_lead, records_for(aws, [lead("B1", 2_000, "c-2")]))
+    events(aws)  # the leads' own events
+    # When the Chicago schedule fires on Friday and its work is processed
+    messages = friday_run(weekly_invoice, clock)
+    assert sorted(json.loads(m["body"])["contractor_id"] for m in messages) == sorted([cid, "c-2"])
+    assert invoke(weekly_invoice, {"Records": messages}) == {"batchItemFailures": []}
+    # Then each is paid by one PaymentIntent for its total
+    first = InvoiceModel.get(f"{cid}/W2026-11-20")
+    assert (first.status, int(first.total_cents), first.kind) == ("paid", 7_500, "weekly")
+    api = stripe.StripeClient(API_KEY, base_addresses={"api": localstripe})
+    [intent] = intents_of(api, f"{cid}/W2026-11-20")
+    assert (intent.status, intent.amount) == ("succeeded", 7_500)
+    assert [entry.amount_cents for entry in ledger(cid, kind="payment")] == [7_500]
+    assert AccountModel.get("c-idle").invoice_sequence == 0
+    # And one email each, with the PDF
+    mails = sent_mail()
+    assert sorted(mail["To"] for mail in mails) == ["billing@acme.example"] * 2
+    kinds = {e["detail-type"] for e in events(aws)}
+    assert {"InvoiceIssued", "InvoicePaid"} <= kinds
+
+
+def test_r3_the_same_friday_delivered_twice_issues_and_charges_nothing_more(
+    on_lead, weekly_invoice, aws: Resources, clock: Clock, cid: str, localstripe: str
+):
+    open_contractor(cid)
+    save_card(localstripe, cid)
+    deliver(on_lead, records_for(aws, [lead("A1", 4_500, cid)]))
+    messages = friday_run(weekly_invoice, clock)
+    invoke(weekly_invoice, {"Records": messages})
+    # The schedule fires again, and the work message is redelivered too
+    again = friday_run(weekly_invoice, clock)
+    assert again == []  # nothing billable left in Chicago
+    invoke(weekly_invoice, {"Records": messages})
+    api = stripe.StripeClient(API_KEY, base_addresses={"api": localstripe})
+    assert len(intents_of(api, f"{cid}/W2026-11-20")) == 1
+    assert len(list(InvoiceModel.scan())) == 1
+    assert len(sent_mail()) == 1
+
+
+def test_r6_a_declined_card_makes_the_invoice_past_due_with_its_decline_code(
+    on_lead, weekly_invoice, aws: Resources, clock: Clock, cid: str, localstripe: str
+):
+    open_contractor(cid)
+    save_card(localstripe, cid, DECLINED_AT_CHARGE)
+    deliver(on_lead, records_for(aws, [lead("A1", 4_500, cid)]))
+    invoke(weekly_invoice, {"Records": friday_run(weekly_invoice, clock)})
+    invoice = InvoiceModel.get(f"{cid}/W2026-11-20")
+    assert invoice.status == "past_due"
+    [attempt] = invoice.attempts
+    assert attempt.outcome == "declined"
+    assert attempt.decline_code
+    item = AccountModel.get(cid)
+    assert int(item.past_due_cents) == 4_500
+    assert item.first_failure_at == "2026-11-20T12:00:00.000000Z"
+    failed = [e for e in events(aws) if e["detail-type"] == "PaymentFailed"]
+    assert [e["detail"]["invoice_id"] for e in failed] == [f"{cid}/W2026-11-20"]
+    [mail] = sent_mail()
+    text = mail.get_body(preferencelist=("plain",)).get_content()
+    assert "Pro App" in text and "Lead Manager" in text
+
+
+def test_r6_an_account_without_a_card_is_past_due_with_reason_no_card(
+    on_lead, weekly_invoice, aws: Resources, clock: Clock, cid: str
+):
+    open_contractor(cid)
+    deliver(on_lead, records_for(aws, [lead("A1", 4_500, cid)]))
+    invoke(weekly_invoice, {"Records": friday_run(weekly_invoice, clock)})
+    invoice = InvoiceModel.get(f"{cid}/W2026-11-20")
+    assert (invoice.status, invoice.attempts[0].outcome) == ("past_due", "no_card")
+
+
+def test_r5_the_email_carries_every_lead_the_total_and_a_pdf_with_the_same_total(
+    on_lead, weekly_invoice, aws: Resources, clock: Clock, cid: str, localstripe: str
+):
+    open_contractor(cid)
+    save_card(localstripe, cid)
+    deliver(on_lead, records_for(aws, [lead("A1", 4_500, cid), lead("A2", 3_050, cid)]))
+    invoke(weekly_invoice, {"Records": friday_run(weekly_invoice, clock)})
+    [mail] = sent_mail()
+    text = mail.get_body(preferencelist=("plain",)).get_content()
+    assert "$75.50" in text and "$45.00" in text and "$30.50" in text
+    assert "4242" in text
+    assert "(866) 332-7134" in text and "support@craftjack.com" in text
+    [attachment] = list(mail.iter_attachments())
+    assert attachment.get_content_type() == "application/pdf"
+    pdf = PdfReader(io.BytesIO(attachment.get_content()))
+    assert "$75.50" in "".join(page.extract_text() for page in pdf.pages)
+
+
+@pytest.mark.parametrize("unbilled", [19_999, 20_000, 20_001])
+def test_r4_reaching_the_threshold_invoices_at_once(
+    on_lead, weekly_invoice, aws: Resources, clock: Clock, cid: str, localstripe: str, unbilled: int
+):
+    open_contractor(cid)
+    save_card(localstripe, cid)
+    deliver(on_lead, records_for(aws, [lead("A1", unbilled, cid)]))
+    item = AccountModel.get(cid)
+    # The threshold trigger's filter: the accounts stream record with invoice_due true
+    if unbilled < 20_000:
+        assert item.invoice_due is False
+        return
+    assert item.invoice_due is True
+    record = {
+        "eventID": "1",
+        "eventName": "MODIFY",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "Keys": {"contractor_id": {"S": cid}},
+            "NewImage": item.serialize() | {"contractor_id": {"S": cid}},
+            "SequenceNumber": "100",
+            "SizeBytes": 10,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        },
+    }
+    assert invoke(weekly_invoice, {"Records": [record]}) == {"batchItemFailures": []}
+    invoice = InvoiceModel.get(f"{cid}/T000001")
+    assert (invoice.kind, invoice.status, int(invoice.total_cents)) == (
+        "threshold",
+        "paid",
+        unbilled,
+    )
+    # A repeat of the record (or a second crossing record) gives no second invoice
+    invoke(weekly_invoice, {"Records": [record]})
+    assert len(list(InvoiceModel.scan())) == 1
+    assert AccountModel.get(cid).invoice_due is False
