@@ -57,7 +57,7 @@ _LAYER_KEY_FILE = BUILD_DIR / "layer.key"
 _BUILD_LOCK_FILE = BUILD_DIR / ".build.lock"
 
 # Packages of functions/ that every function may import.
-SHARED_PACKAGES = ("billing", "adapters")
+SHARED_PACKAGES = ("billing", "adapters", "usecases")
 
 # The files of those packages that a function runs with: modules, and the templates that
 # modules read from the directory beside them (FileSystemLoader needs no package metadata).

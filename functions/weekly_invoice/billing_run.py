@@ -18,7 +18,7 @@ first delivery started and repeats no charge, no email and no fact.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -27,23 +27,17 @@ from aws_lambda_powertools import Logger
 
 from functions.adapters.accounts import AccountStore
 from functions.adapters.event_bus import EventBus
-from functions.adapters.invoice_email import render_invoice_email
 from functions.adapters.invoicing import InvoiceStore
-from functions.adapters.mailer import SesMailer
 from functions.adapters.models import AccountModel
-from functions.billing.account import Account
-from functions.billing.events import BillingEvent, InvoiceIssued, InvoicePaid, PaymentFailed
+from functions.billing.events import BillingEvent, InvoiceIssued
 from functions.billing.invoices import (
-    AttemptOutcome,
     Invoice,
     InvoiceKind,
-    InvoiceStatus,
-    PaymentAttempt,
     local_friday,
     threshold_invoice_id,
     weekly_invoice_id,
 )
-from functions.billing.payments import Payments
+from functions.usecases.collection import Collection, outcome_events
 
 logger = Logger(child=True)
 MAX_MESSAGES = 10
@@ -71,16 +65,14 @@ class BillingRun:
         *,
         invoices: InvoiceStore,
         accounts: AccountStore,
-        payments: Callable[[], Payments],
-        mailer: SesMailer,
+        collection: Collection,
         bus: EventBus,
         sqs: Any,
         queue_url: str,
     ) -> None:
         self._invoices = invoices
         self._accounts = accounts
-        self._payments = payments
-        self._mailer = mailer
+        self._collection = collection
         self._bus = bus
         self._sqs = sqs
         self._queue_url = queue_url
@@ -136,57 +128,13 @@ class BillingRun:
                 invoice.issued_at,
             )
         ]
-        invoice = self._collect(invoice, account, now)
-        events += _outcome_events(invoice)
-        self._email(invoice, account, now)
+        invoice = self._collection.collect(invoice, account, now)
+        events += outcome_events(invoice)
+        self._collection.email(invoice, account, now)
         failed = self._bus.publish(events)
         if failed:
             raise EventsNotPublished(f"{len(failed)} events of {invoice.invoice_id}")
         return invoice
-
-    def _collect(self, invoice: Invoice, account: Account, now: datetime) -> Invoice:
-        """R6: charge the card on file off-session, one PaymentIntent per attempt."""
-        if invoice.status is not InvoiceStatus.OPEN:
-            return invoice  # collected already
-        resuming = bool(invoice.attempts) and invoice.attempts[-1].outcome is AttemptOutcome.UNKNOWN
-        number = len(invoice.attempts) if resuming else invoice.next_attempt_number
-        card, customer = account.card, account.stripe_customer_id
-        pending = PaymentAttempt(number, now, AttemptOutcome.UNKNOWN, card=card)
-        if not resuming and not self._invoices.start_attempt(invoice, pending):
-            resuming = True  # another run started this attempt: resolve, never charge anew
-        if card is None or customer is None:
-            outcome = PaymentAttempt(number, now, AttemptOutcome.NO_CARD, decline_code="no_card")
-            return self._invoices.settle_attempt(invoice, outcome, now)
-        payments = self._payments()
-        result = payments.find_attempt(invoice.invoice_id, number, customer) if resuming else None
-        if result is None:
-            result = payments.charge(
-                invoice.invoice_id,
-                number,
-                customer,
-                card.payment_method_id,
-                invoice.total,
-                f"CraftJack leads, invoice {invoice.invoice_id}",
-            )
-        attempt = result.attempt(number, now, card)
-        if attempt.outcome is AttemptOutcome.UNKNOWN:
-            logger.warning("payment outcome unknown", extra={"invoice_id": invoice.invoice_id})
-            return invoice
-        return self._invoices.settle_attempt(invoice, attempt, now)
-
-    def _email(self, invoice: Invoice, account: Account, now: datetime) -> None:
-        """R5: one email per invoice, once its collection has an outcome."""
-        if invoice.status is InvoiceStatus.OPEN:
-            return
-        if not self._invoices.claim_email(invoice.invoice_id, now):
-            return
-        try:
-            rendered = render_invoice_email(invoice, account, sender=self._mailer.sender)
-            self._mailer.send(account.billing_email, rendered)
-        except Exception:
-            self._invoices.release_email(invoice.invoice_id)
-            raise
-        self._invoices.email_sent(invoice.invoice_id, now)
 
     def _billable(self, timezone: str) -> Iterator[str]:
         for item in AccountModel.billable.query(timezone):
@@ -211,27 +159,3 @@ class EventsNotPublished(RuntimeError):
 
 class WorkNotQueued(RuntimeError):
     """The work queue refused messages: the schedule's retry runs the fan-out again."""
-
-
-def _outcome_events(invoice: Invoice) -> list[BillingEvent]:
-    if not invoice.attempts:
-        return []
-    last = invoice.attempts[-1]
-    if invoice.status is InvoiceStatus.PAID:
-        paid = next(a for a in invoice.attempts if a.outcome is AttemptOutcome.SUCCEEDED)
-        return [
-            InvoicePaid(
-                invoice.contractor_id, invoice.invoice_id, invoice.total, paid.payment_intent_id
-            )
-        ]
-    if invoice.status is InvoiceStatus.PAST_DUE:
-        return [
-            PaymentFailed(
-                invoice.contractor_id,
-                invoice.invoice_id,
-                invoice.total,
-                last.number,
-                last.decline_code or last.outcome.value,
-            )
-        ]
-    return []

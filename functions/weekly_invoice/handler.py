@@ -26,6 +26,7 @@ from functions.adapters.payments import stripe_payments
 from functions.adapters.secrets import StripeSecrets, stripe_secrets
 from functions.adapters.settings import WeeklyInvoiceSettings
 from functions.billing.payments import Payments
+from functions.usecases.collection import Collection
 from functions.weekly_invoice.billing_run import BillingRun, WeeklyWork
 
 settings = WeeklyInvoiceSettings.from_env()
@@ -46,12 +47,14 @@ def _payments_for(secrets: StripeSecrets) -> Payments:
     return stripe_payments(secrets)
 
 
+invoices = InvoiceStore()
 run = BillingRun(
-    invoices=InvoiceStore(),
+    invoices=invoices,
     accounts=AccountStore(),
-    payments=payments,
-    mailer=SesMailer(
-        boto3.client("sesv2"), settings.email_sender, settings.email_configuration_set
+    collection=Collection(
+        invoices,
+        payments,
+        SesMailer(boto3.client("sesv2"), settings.email_sender, settings.email_configuration_set),
     ),
     bus=EventBus(boto3.client("events"), settings.event_bus_name),
     sqs=boto3.client("sqs"),

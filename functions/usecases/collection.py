@@ -1,0 +1,96 @@
+"""R5, R6: collect an invoice off-session and email it once; shared by the functions that
+bill (the Friday run, the threshold trigger, Stripe's webhooks, the card update)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from aws_lambda_powertools import Logger
+
+from functions.adapters.invoice_email import render_invoice_email
+from functions.adapters.invoicing import InvoiceStore
+from functions.adapters.mailer import SesMailer
+from functions.billing.account import Account
+from functions.billing.events import BillingEvent, InvoicePaid, PaymentFailed
+from functions.billing.invoices import AttemptOutcome, Invoice, InvoiceStatus, PaymentAttempt
+from functions.billing.payments import Payments
+
+logger = Logger(child=True)
+
+
+class Collection:
+    def __init__(
+        self, invoices: InvoiceStore, payments: Callable[[], Payments], mailer: SesMailer
+    ) -> None:
+        self._invoices = invoices
+        self._payments = payments
+        self._mailer = mailer
+
+    def collect(self, invoice: Invoice, account: Account, now: datetime) -> Invoice:
+        """R6: charge the card on file off-session, one PaymentIntent per attempt."""
+        if invoice.status is not InvoiceStatus.OPEN:
+            return invoice  # collected already
+        resuming = bool(invoice.attempts) and invoice.attempts[-1].outcome is AttemptOutcome.UNKNOWN
+        number = len(invoice.attempts) if resuming else invoice.next_attempt_number
+        card, customer = account.card, account.stripe_customer_id
+        pending = PaymentAttempt(number, now, AttemptOutcome.UNKNOWN, card=card)
+        if not resuming and not self._invoices.start_attempt(invoice, pending):
+            resuming = True  # another run started this attempt: resolve, never charge anew
+        if card is None or customer is None:
+            outcome = PaymentAttempt(number, now, AttemptOutcome.NO_CARD, decline_code="no_card")
+            return self._invoices.settle_attempt(invoice, outcome, now)
+        payments = self._payments()
+        result = payments.find_attempt(invoice.invoice_id, number, customer) if resuming else None
+        if result is None:
+            result = payments.charge(
+                invoice.invoice_id,
+                number,
+                customer,
+                card.payment_method_id,
+                invoice.total,
+                f"CraftJack leads, invoice {invoice.invoice_id}",
+            )
+        attempt = result.attempt(number, now, card)
+        if attempt.outcome is AttemptOutcome.UNKNOWN:
+            logger.warning("payment outcome unknown", extra={"invoice_id": invoice.invoice_id})
+            return invoice
+        return self._invoices.settle_attempt(invoice, attempt, now)
+
+    def email(self, invoice: Invoice, account: Account, now: datetime) -> None:
+        """R5: one email per invoice, once its collection has an outcome."""
+        if invoice.status is InvoiceStatus.OPEN:
+            return
+        if not self._invoices.claim_email(invoice.invoice_id, now):
+            return
+        try:
+            rendered = render_invoice_email(invoice, account, sender=self._mailer.sender)
+            self._mailer.send(account.billing_email, rendered)
+        except Exception:
+            self._invoices.release_email(invoice.invoice_id)
+            raise
+        self._invoices.email_sent(invoice.invoice_id, now)
+
+
+def outcome_events(invoice: Invoice) -> list[BillingEvent]:
+    if not invoice.attempts:
+        return []
+    last = invoice.attempts[-1]
+    if invoice.status is InvoiceStatus.PAID:
+        paid = next(a for a in invoice.attempts if a.outcome is AttemptOutcome.SUCCEEDED)
+        return [
+            InvoicePaid(
+                invoice.contractor_id, invoice.invoice_id, invoice.total, paid.payment_intent_id
+            )
+        ]
+    if invoice.status is InvoiceStatus.PAST_DUE:
+        return [
+            PaymentFailed(
+                invoice.contractor_id,
+                invoice.invoice_id,
+                invoice.total,
+                last.number,
+                last.decline_code or last.outcome.value,
+            )
+        ]
+    return []
