@@ -27,6 +27,8 @@ SUPPORT_EMAIL = "support@craftjack.com"
 MAX_BUDGET = Money(100_000_000)
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Contractor ids appear in invoice ids and URL paths: a safe alphabet only.
+CONTRACTOR_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
 
 class Locale(StrEnum):
@@ -105,6 +107,15 @@ def _require_text(field_name: str, value: object, max_length: int = 200) -> str:
     return value.strip()
 
 
+def _contractor_id(value: object) -> str:
+    contractor_id = _require_text("contractor_id", value, 128)
+    if not CONTRACTOR_ID.match(contractor_id):
+        raise AccountError(
+            "contractor_id", "must be letters, digits and - _ . : (starting with a letter or digit)"
+        )
+    return contractor_id
+
+
 def validate_timezone(value: object) -> str:
     name = _require_text("timezone", value, 64)
     try:
@@ -156,7 +167,7 @@ def open_account(
         email=validate_email("account_manager.email", manager.email),
     )
     return Account(
-        contractor_id=_require_text("contractor_id", contractor_id, 128),
+        contractor_id=_contractor_id(contractor_id),
         business_name=_require_text("business_name", business_name),
         billing_email=validate_email("billing_email", billing_email),
         locale=parsed_locale,

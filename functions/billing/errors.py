@@ -28,6 +28,12 @@ class AccountAlreadyExists(BillingError):
         self.contractor_id = contractor_id
 
 
+class InvoiceNotFound(BillingError):
+    def __init__(self, invoice_id: str) -> None:
+        super().__init__(f"no invoice {invoice_id!r}")
+        self.invoice_id = invoice_id
+
+
 class StorageUnavailable(BillingError):
     """A transient failure (throttling, contention, timeouts) that outlasted the retries.
 

@@ -112,14 +112,17 @@ class Invoice:
 
 
 def weekly_invoice_id(contractor_id: str, friday: date) -> str:
-    """R3: one weekly invoice per account and Friday, whoever runs the job and how often."""
-    return f"{contractor_id}/W{friday.isoformat()}"
+    """R3: one weekly invoice per account and Friday, whoever runs the job and how often.
+
+    Invoice ids travel in URL paths: they are made of the contractor id (letters, digits
+    and ``-_.:``, see ``account.CONTRACTOR_ID``) and unreserved characters only."""
+    return f"{contractor_id}~W{friday.isoformat()}"
 
 
 def threshold_invoice_id(contractor_id: str, sequence: int) -> str:
     """R4: the threshold invoice that follows the account's ``sequence``-th invoice, so two
     leads crossing the threshold together name the same invoice."""
-    return f"{contractor_id}/T{sequence:06d}"
+    return f"{contractor_id}~T{sequence:06d}"
 
 
 def local_friday(instant: datetime, timezone: str) -> date | None:

@@ -111,10 +111,10 @@ def test_r3_r6_the_friday_run_invoices_charges_and_emails_each_billable_account(
     assert sorted(json.loads(m["body"])["contractor_id"] for m in messages) == sorted([cid, "c-2"])
     assert invoke(weekly_invoice, {"Records": messages}) == {"batchItemFailures": []}
     # Then each is paid by one PaymentIntent for its total
-    first = InvoiceModel.get(f"{cid}/W2026-11-20")
+    first = InvoiceModel.get(f"{cid}~W2026-11-20")
     assert (first.status, int(first.total_cents), first.kind) == ("paid", 7_500, "weekly")
     api = stripe.StripeClient(API_KEY, base_addresses={"api": localstripe})
-    [intent] = intents_of(api, f"{cid}/W2026-11-20")
+    [intent] = intents_of(api, f"{cid}~W2026-11-20")
     assert (intent.status, intent.amount) == ("succeeded", 7_500)
     assert [entry.amount_cents for entry in ledger(cid, kind="payment")] == [7_500]
     assert AccountModel.get("c-idle").invoice_sequence == 0
@@ -138,7 +138,7 @@ def test_r3_the_same_friday_delivered_twice_issues_and_charges_nothing_more(
     assert again == []  # nothing billable left in Chicago
     invoke(weekly_invoice, {"Records": messages})
     api = stripe.StripeClient(API_KEY, base_addresses={"api": localstripe})
-    assert len(intents_of(api, f"{cid}/W2026-11-20")) == 1
+    assert len(intents_of(api, f"{cid}~W2026-11-20")) == 1
     assert len(list(InvoiceModel.scan())) == 1
     assert len(sent_mail()) == 1
 
@@ -150,7 +150,7 @@ def test_r6_a_declined_card_makes_the_invoice_past_due_with_its_decline_code(
     save_card(localstripe, cid, DECLINED_AT_CHARGE)
     deliver(on_lead, records_for(aws, [lead("A1", 4_500, cid)]))
     invoke(weekly_invoice, {"Records": friday_run(weekly_invoice, clock)})
-    invoice = InvoiceModel.get(f"{cid}/W2026-11-20")
+    invoice = InvoiceModel.get(f"{cid}~W2026-11-20")
     assert invoice.status == "past_due"
     [attempt] = invoice.attempts
     assert attempt.outcome == "declined"
@@ -159,7 +159,7 @@ def test_r6_a_declined_card_makes_the_invoice_past_due_with_its_decline_code(
     assert int(item.past_due_cents) == 4_500
     assert item.first_failure_at == "2026-11-20T12:00:00.000000Z"
     failed = [e for e in events(aws) if e["detail-type"] == "PaymentFailed"]
-    assert [e["detail"]["invoice_id"] for e in failed] == [f"{cid}/W2026-11-20"]
+    assert [e["detail"]["invoice_id"] for e in failed] == [f"{cid}~W2026-11-20"]
     [mail] = sent_mail()
     text = mail.get_body(preferencelist=("plain",)).get_content()
     assert "Pro App" in text and "Lead Manager" in text
@@ -171,7 +171,7 @@ def test_r6_an_account_without_a_card_is_past_due_with_reason_no_card(
     open_contractor(cid)
     deliver(on_lead, records_for(aws, [lead("A1", 4_500, cid)]))
     invoke(weekly_invoice, {"Records": friday_run(weekly_invoice, clock)})
-    invoice = InvoiceModel.get(f"{cid}/W2026-11-20")
+    invoice = InvoiceModel.get(f"{cid}~W2026-11-20")
     assert (invoice.status, invoice.attempts[0].outcome) == ("past_due", "no_card")
 
 
@@ -220,7 +220,7 @@ def test_r4_reaching_the_threshold_invoices_at_once(
         },
     }
     assert invoke(weekly_invoice, {"Records": [record]}) == {"batchItemFailures": []}
-    invoice = InvoiceModel.get(f"{cid}/T000001")
+    invoice = InvoiceModel.get(f"{cid}~T000001")
     assert (invoice.kind, invoice.status, int(invoice.total_cents)) == (
         "threshold",
         "paid",
