@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -25,6 +26,7 @@ from functions.adapters.models import bind_tables
 from functions.adapters.payments import stripe_payments
 from functions.adapters.secrets import StripeSecrets, stripe_secrets
 from functions.adapters.settings import WeeklyInvoiceSettings
+from functions.billing.invoices import Invoice
 from functions.billing.payments import Payments
 from functions.usecases.collection import Collection
 from functions.weekly_invoice.billing_run import BillingRun, WeeklyWork
@@ -63,12 +65,22 @@ run = BillingRun(
 
 
 def weekly_record(record: SQSRecord) -> None:
-    run.weekly(WeeklyWork.parse(record.body), clock.now())
+    _count(run.weekly(WeeklyWork.parse(record.body), clock.now()))
 
 
 def threshold_record(record: DynamoDBRecord) -> None:
     image = (record.dynamodb.new_image if record.dynamodb else None) or {}
-    run.threshold(str(image["contractor_id"]), int(image.get("invoice_sequence", 0)), clock.now())
+    sequence = int(image.get("invoice_sequence", 0))
+    _count(run.threshold(str(image["contractor_id"]), sequence, clock.now()))
+
+
+def _count(invoice: Invoice | None) -> None:
+    if invoice is None:
+        metrics.add_metric("NothingToInvoice", MetricUnit.Count, 1)
+        return
+    metrics.add_metric(
+        f"Invoice{invoice.status.value.title().replace('_', '')}", MetricUnit.Count, 1
+    )
 
 
 @logger.inject_lambda_context
@@ -77,6 +89,8 @@ def threshold_record(record: DynamoDBRecord) -> None:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("run") == "weekly":
         return {"queued": run.fan_out(str(event["timezone"]), clock.now())}
+    if event.get("Records") == []:
+        return {"batchItemFailures": []}
     source = (event.get("Records") or [{}])[0].get("eventSource")
     if source == "aws:sqs":
         processor = BatchProcessor(event_type=EventType.SQS)

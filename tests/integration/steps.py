@@ -25,13 +25,19 @@ SIGNUP = datetime(2026, 11, 15, 17, 0, tzinfo=UTC)  # the 15th in Chicago
 EARLIER_SIGNUP = datetime(2026, 10, 15, 17, 0, tzinfo=UTC)
 
 
-def open_contractor(contractor_id: str = "c-1", budget: int = 100_000, signup=SIGNUP) -> None:
+def open_contractor(
+    contractor_id: str = "c-1",
+    budget: int = 100_000,
+    signup=SIGNUP,
+    timezone: str = "America/Chicago",
+    locale: str = "en",
+) -> None:
     account = open_account(
         contractor_id=contractor_id,
         business_name="Acme Roofing",
         billing_email="billing@acme.example",
-        locale="en",
-        timezone="America/Chicago",
+        locale=locale,
+        timezone=timezone,
         signed_up_at=signup,
         monthly_budget=Money(budget),
     )

@@ -7,6 +7,7 @@ import email
 import io
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from email import policy
 from typing import Any
@@ -230,3 +231,116 @@ def test_r4_reaching_the_threshold_invoices_at_once(
     invoke(weekly_invoice, {"Records": [record]})
     assert len(list(InvoiceModel.scan())) == 1
     assert AccountModel.get(cid).invoice_due is False
+
+
+@pytest.mark.parametrize(
+    ("friday", "new_york_six_am", "los_angeles_six_am"),
+    [
+        # A week in daylight saving time, and the first week after it ended (1 Nov 2026)
+        ("2026-10-30", "2026-10-30T10:00:00Z", "2026-10-30T13:00:00Z"),
+        ("2026-11-06", "2026-11-06T11:00:00Z", "2026-11-06T14:00:00Z"),
+    ],
+)
+def test_r3_each_timezone_is_invoiced_on_its_own_friday(
+    on_lead,
+    weekly_invoice,
+    aws: Resources,
+    clock: Clock,
+    friday,
+    new_york_six_am,
+    los_angeles_six_am,
+):
+    open_contractor("ny", timezone="America/New_York", signup=datetime(2026, 10, 1, tzinfo=UTC))
+    open_contractor("la", timezone="America/Los_Angeles", signup=datetime(2026, 10, 1, tzinfo=UTC))
+    delivered = f"{friday}T01:00:00Z"  # Thursday evening in both zones
+    clock.current = datetime.fromisoformat(delivered)
+    deliver(on_lead, records_for(aws, [lead("N1", 1_000, "ny", delivered)]))
+    deliver(on_lead, records_for(aws, [lead("L1", 2_000, "la", delivered)]))
+
+    # The New York schedule fires at 06:00 in New York: New York's Friday, not Los Angeles's
+    clock.current = datetime.fromisoformat(new_york_six_am)
+    invoke(weekly_invoice, {"run": "weekly", "timezone": "America/New_York"})
+    ny_work = work_messages(weekly_invoice)
+    assert [json.loads(m["body"]) for m in ny_work] == [{"contractor_id": "ny", "friday": friday}]
+    invoke(weekly_invoice, {"Records": ny_work})
+
+    clock.current = datetime.fromisoformat(los_angeles_six_am)
+    invoke(weekly_invoice, {"run": "weekly", "timezone": "America/Los_Angeles"})
+    la_work = work_messages(weekly_invoice)
+    assert [json.loads(m["body"]) for m in la_work] == [{"contractor_id": "la", "friday": friday}]
+    invoke(weekly_invoice, {"Records": la_work})
+
+    issued = sorted(item.invoice_id for item in InvoiceModel.scan())
+    assert issued == [f"la~W{friday}", f"ny~W{friday}"]
+
+
+def test_r3_a_schedule_firing_outside_friday_queues_nothing(
+    on_lead, weekly_invoice, aws: Resources, clock: Clock
+):
+    open_contractor("c-1")
+    deliver(on_lead, records_for(aws, [lead("A1", 1_000, "c-1")]))
+    # Thursday 23:30 in Chicago is already Friday in UTC
+    clock.current = datetime(2026, 11, 20, 5, 30, tzinfo=UTC)
+    assert invoke(weekly_invoice, {"run": "weekly", "timezone": "America/Chicago"}) == {"queued": 0}
+    assert work_messages(weekly_invoice) == []
+
+
+def threshold_record(contractor_id: str, sequence: str = "1") -> dict[str, Any]:
+    item = AccountModel.get(contractor_id, consistent_read=True)
+    return {
+        "eventID": uuid.uuid4().hex,
+        "eventName": "MODIFY",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "Keys": {"contractor_id": {"S": contractor_id}},
+            "NewImage": item.serialize() | {"contractor_id": {"S": contractor_id}},
+            "SequenceNumber": sequence,
+            "SizeBytes": 10,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        },
+    }
+
+
+def test_r4_a_threshold_invoice_on_thursday_then_friday_bills_only_later_leads(
+    on_lead, weekly_invoice, aws: Resources, clock: Clock, cid: str, localstripe: str
+):
+    open_contractor(cid)
+    save_card(localstripe, cid)
+    thursday = "2026-11-19T10:00:00-06:00"
+    clock.set(thursday)
+    deliver(on_lead, records_for(aws, [lead("T1", 15_000, cid, thursday)]))
+    deliver(on_lead, records_for(aws, [lead("T2", 6_000, cid, thursday)]))
+    invoke(weekly_invoice, {"Records": [threshold_record(cid)]})
+    clock.set("2026-11-19T18:00:00-06:00")
+    deliver(on_lead, records_for(aws, [lead("F1", 1_200, cid, "2026-11-19T18:00:00-06:00")]))
+
+    invoke(weekly_invoice, {"Records": friday_run(weekly_invoice, clock)})
+
+    threshold = InvoiceModel.get(f"{cid}~T000001")
+    weekly = InvoiceModel.get(f"{cid}~W2026-11-20")
+    assert [line.lead_id for line in threshold.lines] == ["T1", "T2"]
+    assert [line.lead_id for line in weekly.lines] == ["F1"]
+    assert (threshold.status, weekly.status) == ("paid", "paid")
+
+
+def test_r4_two_crossings_at_once_give_one_invoice(
+    on_lead, weekly_invoice, aws: Resources, clock: Clock, cid: str, localstripe: str
+):
+    open_contractor(cid)
+    save_card(localstripe, cid)
+    deliver(on_lead, records_for(aws, [lead("X1", 20_000, cid), lead("X2", 500, cid)]))
+    first, second = threshold_record(cid, "1"), threshold_record(cid, "2")
+    with ThreadPoolExecutor(2) as pool:
+        list(
+            pool.map(
+                lambda record: weekly_invoice.run.threshold(
+                    cid, int(record["dynamodb"]["NewImage"]["invoice_sequence"]["N"]), clock.now()
+                ),
+                [first, second],
+            )
+        )
+    assert [item.invoice_id for item in InvoiceModel.scan()] == [f"{cid}~T000001"]
+    api = stripe.StripeClient(API_KEY, base_addresses={"api": localstripe})
+    assert len(intents_of(api, f"{cid}~T000001")) == 1
+    assert AccountModel.get(cid).unbilled_cents == 0
