@@ -88,7 +88,9 @@ def _count(invoice: Invoice | None) -> None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("run") == "weekly":
-        return {"queued": run.fan_out(str(event["timezone"]), clock.now())}
+        queued = run.fan_out(str(event["timezone"]), clock.now())
+        metrics.add_metric("WeeklyAccountsQueued", MetricUnit.Count, queued)
+        return {"queued": queued}
     if event.get("Records") == []:
         return {"batchItemFailures": []}
     source = (event.get("Records") or [{}])[0].get("eventSource")
