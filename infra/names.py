@@ -11,13 +11,16 @@ settings.py``, so a function and the stack that configures it cannot disagree on
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from functions.adapters.settings import (
     ApiSettings,
     FunctionSettings,
     OnLeadSettings,
+    PaymentsSettings,
     TablesSettings,
+    WeeklyInvoiceSettings,
 )
 
 STACK_NAME: Final = "LeadBilling"
@@ -30,10 +33,12 @@ API_STAGE_NAME: Final = "prod"
 # Functions: the package under functions/ that holds the function's handler.py.
 ON_LEAD: Final = "on_lead"
 API: Final = "api"
+WEEKLY_INVOICE: Final = "weekly_invoice"
 
 FUNCTION_SETTINGS: Final[dict[str, type[FunctionSettings]]] = {
     ON_LEAD: OnLeadSettings,
     API: ApiSettings,
+    WEEKLY_INVOICE: WeeklyInvoiceSettings,
 }
 
 
@@ -60,6 +65,11 @@ LEDGER_TABLE: Final = _variable(TablesSettings, "ledger_table")
 QUARANTINE_TABLE: Final = _variable(OnLeadSettings, "quarantine_table")
 QUARANTINE_QUEUE_URL: Final = _variable(OnLeadSettings, "quarantine_queue_url")
 EVENT_BUS_NAME: Final = _variable(OnLeadSettings, "event_bus_name")
+STRIPE_SECRET_NAME: Final = _variable(PaymentsSettings, "stripe_secret_name")
+INVOICES_TABLE: Final = _variable(WeeklyInvoiceSettings, "invoices_table")
+INVOICE_QUEUE_URL: Final = _variable(WeeklyInvoiceSettings, "invoice_queue_url")
+EMAIL_SENDER: Final = _variable(WeeklyInvoiceSettings, "email_sender")
+EMAIL_CONFIGURATION_SET: Final = _variable(WeeklyInvoiceSettings, "email_configuration_set")
 
 # Set on every function, read by Powertools rather than by the settings classes.
 POWERTOOLS_ENVIRONMENT: Final[dict[str, str]] = {
@@ -79,6 +89,7 @@ TABLE_LOGICAL_IDS: Final[dict[str, str]] = {
 FUNCTION_LOGICAL_IDS: Final[dict[str, str]] = {
     ON_LEAD: "OnLeadFunction",
     API: "ApiFunction",
+    WEEKLY_INVOICE: "WeeklyInvoiceFunction",
 }
 EVENT_BUS_LOGICAL_ID: Final = "EventBus"
 QUARANTINE_QUEUE_LOGICAL_ID: Final = "QuarantineQueue"
@@ -86,3 +97,21 @@ ON_LEAD_FAILURE_QUEUE_LOGICAL_ID: Final = "OnLeadFailureQueue"
 LEADS_STREAM_MAPPING_LOGICAL_ID: Final = "OnLeadLeadsStreamMapping"
 DEPENDENCIES_LAYER_LOGICAL_ID: Final = "DependenciesLayer"
 OPERATOR_API_LOGICAL_ID: Final = "OperatorApi"
+STRIPE_SECRET_LOGICAL_ID: Final = "StripeSecret"  # noqa: S105 - a logical id
+EMAIL_SENDER_PARAMETER: Final = "EmailSender"
+INVOICE_EMAILS_LOGICAL_ID: Final = "InvoiceEmails"  # the SES configuration set
+INVOICE_WORK_QUEUE_LOGICAL_ID: Final = "InvoiceWorkQueue"
+INVOICE_WORK_DEAD_LETTER_QUEUE_LOGICAL_ID: Final = "InvoiceWorkDeadLetterQueue"
+WEEKLY_INVOICE_FAILURE_QUEUE_LOGICAL_ID: Final = "WeeklyInvoiceFailureQueue"
+INVOICE_WORK_MAPPING_LOGICAL_ID: Final = "WeeklyInvoiceWorkQueueMapping"
+ACCOUNTS_STREAM_MAPPING_LOGICAL_ID: Final = "WeeklyInvoiceAccountsStreamMapping"
+WEEKLY_INVOICE_SCHEDULER_ROLE_LOGICAL_ID: Final = "WeeklyInvoiceSchedulerRole"
+
+
+def weekly_invoice_schedule_logical_id(timezone: str) -> str:
+    """The logical id of the Friday schedule of a timezone: ``America/Los_Angeles`` ->
+    ``WeeklyInvoiceScheduleAmericaLosAngeles``."""
+    parts = [part for part in re.split(r"[^A-Za-z0-9]+", timezone) if part]
+    if not parts:
+        raise ValueError(f"{timezone!r} is not a timezone name")
+    return "WeeklyInvoiceSchedule" + "".join(part[0].upper() + part[1:] for part in parts)

@@ -1,64 +1,29 @@
 """The lead billing stack: tables, event bus, queues, functions, the leads stream mapping,
-the operator API and the alarms an operator acts on.
+the invoicing (``infra/weekly_invoice.py``), the operator API and the alarms an operator
+acts on.
 """
 
 from __future__ import annotations
 
 from typing import Any, cast
 
-from aws_cdk import Duration, RemovalPolicy, Stack, Tags
-from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import Duration, Stack, Tags
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra import names
 from infra.api import OperatorApi
+from infra.emails import EmailSending
 from infra.function import BillingFunction, DependenciesLayer
 from infra.nag import acknowledge
+from infra.payments import StripeSecret
+from infra.queues import messages_visible_alarm, retained_queue
+from infra.streams import MAX_RECORD_AGE, iterator_age_alarm, stream_read_policy
 from infra.tables import BillingTables
-
-# The oldest record the stream mapping may deliver; beyond it the record goes to the
-# on-failure queue. An iterator age above ITERATOR_AGE_ALARM means billing lags behind
-# delivery.
-MAX_RECORD_AGE = Duration.hours(1)
-ITERATOR_AGE_ALARM = Duration.seconds(60)
-QUEUE_RETENTION = Duration.days(14)
-
-
-def _queue(scope: Construct, construct_id: str, logical_id: str) -> sqs.Queue:
-    """A queue of leads waiting for an operator; retained, since its messages are leads
-    not billed yet."""
-    queue = sqs.Queue(
-        scope,
-        construct_id,
-        encryption=sqs.QueueEncryption.SQS_MANAGED,
-        enforce_ssl=True,
-        retention_period=QUEUE_RETENTION,
-        removal_policy=RemovalPolicy.RETAIN,
-    )
-    cast(sqs.CfnQueue, queue.node.default_child).override_logical_id(logical_id)
-    return queue
-
-
-def _messages_visible_alarm(
-    scope: Construct, construct_id: str, queue: sqs.Queue, description: str
-) -> cloudwatch.Alarm:
-    return cloudwatch.Alarm(
-        scope,
-        construct_id,
-        alarm_description=description,
-        metric=queue.metric_approximate_number_of_messages_visible(
-            period=Duration.minutes(5), statistic="Maximum"
-        ),
-        threshold=0,
-        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluation_periods=1,
-        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-    )
+from infra.weekly_invoice import WeeklyInvoice
 
 
 class LeadBillingStack(Stack):
@@ -80,8 +45,12 @@ class LeadBillingStack(Stack):
             names.EVENT_BUS_LOGICAL_ID
         )
 
-        quarantine_queue = _queue(self, "QuarantineQueue", names.QUARANTINE_QUEUE_LOGICAL_ID)
-        failure_queue = _queue(self, "OnLeadFailureQueue", names.ON_LEAD_FAILURE_QUEUE_LOGICAL_ID)
+        quarantine_queue = retained_queue(
+            self, "QuarantineQueue", names.QUARANTINE_QUEUE_LOGICAL_ID
+        )
+        failure_queue = retained_queue(
+            self, "OnLeadFailureQueue", names.ON_LEAD_FAILURE_QUEUE_LOGICAL_ID
+        )
         acknowledge(
             quarantine_queue,
             "AwsSolutions-SQS3",
@@ -132,27 +101,11 @@ class LeadBillingStack(Stack):
         quarantine_queue.grant(on_lead.role, "sqs:SendMessage")
         bus.grant_put_events_to(on_lead.role)
 
-        leads_stream_read = iam.Policy(
+        leads_stream_read = stream_read_policy(
             self,
             "OnLeadLeadsStreamRead",
-            roles=[on_lead.role],
-            statements=[
-                iam.PolicyStatement(
-                    actions=[
-                        "dynamodb:DescribeStream",
-                        "dynamodb:GetRecords",
-                        "dynamodb:GetShardIterator",
-                    ],
-                    resources=[cast(str, tables.leads.table_stream_arn)],
-                ),
-                iam.PolicyStatement(actions=["dynamodb:ListStreams"], resources=["*"]),
-            ],
-        )
-        acknowledge(
-            leads_stream_read,
-            "AwsSolutions-IAM5[Resource::*]",
-            "dynamodb:ListStreams, which the stream mapping calls, supports no resource-level "
-            "permissions; the reads of records are limited to the leads table's stream.",
+            on_lead.role,
+            cast(str, tables.leads.table_stream_arn),
         )
 
         self.leads_stream_mapping = lambda_.EventSourceMapping(
@@ -209,32 +162,42 @@ class LeadBillingStack(Stack):
         )
         self.operator_api = OperatorApi(self, "OperatorApi", handler=api.function)
 
-        self.functions = {names.ON_LEAD: on_lead, names.API: api}
+        self.stripe = StripeSecret(self, "Stripe")
+        self.email = EmailSending(self, "Email")
+        self.weekly_invoice = WeeklyInvoice(
+            self,
+            "WeeklyInvoice",
+            tables=tables,
+            bus=bus,
+            layer=layer,
+            stripe=self.stripe,
+            email=self.email,
+        )
+
+        self.functions = {
+            names.ON_LEAD: on_lead,
+            names.API: api,
+            names.WEEKLY_INVOICE: self.weekly_invoice.function,
+        }
         self.tables = tables
         self.bus = bus
         self.quarantine_queue = quarantine_queue
         self.failure_queue = failure_queue
 
-        cloudwatch.Alarm(
+        iterator_age_alarm(
             self,
             "OnLeadIteratorAgeAlarm",
-            alarm_description="Billing lags behind lead delivery: the oldest lead in the "
-            "stream waited more than a minute.",
-            metric=on_lead.function.metric(
-                "IteratorAge", statistic="Maximum", period=Duration.minutes(1)
-            ),
-            threshold=ITERATOR_AGE_ALARM.to_milliseconds(),
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            on_lead.function,
+            "Billing lags behind lead delivery: the oldest lead in the stream waited more "
+            "than a minute.",
         )
-        _messages_visible_alarm(
+        messages_visible_alarm(
             self,
             "QuarantineMessagesAlarm",
             quarantine_queue,
             "Invalid lead records were quarantined: an operator must look.",
         )
-        _messages_visible_alarm(
+        messages_visible_alarm(
             self,
             "OnLeadFailuresAlarm",
             failure_queue,

@@ -159,3 +159,9 @@ class BillingTables(Construct):
             table.table_arn,
             *(f"{table.table_arn}/index/{name}" for name in index_names(TABLE_MODELS[key])),
         ]
+
+    def index_arn(self, key: str, index: str) -> str:
+        """The ARN of one index of the table, which must be an index its model declares."""
+        if index not in index_names(TABLE_MODELS[key]):
+            raise ValueError(f"the {key} table has no index {index!r}")
+        return f"{self.tables[key].table_arn}/index/{index}"

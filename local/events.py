@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from local.polling import Poller
 from local.runtime import Log, Runtime
 from local.specs import EventRuleSpec, EventTarget
 from local.template import ACCOUNT_ID, REGION
@@ -38,7 +39,7 @@ def target_payload(target: EventTarget, event: Any) -> Any:
     return event
 
 
-class EventRouter:
+class EventRouter(Poller):
     def __init__(
         self,
         stack_name: str,
@@ -49,23 +50,16 @@ class EventRouter:
         log: Log,
         poll_interval: float = 0.2,
     ) -> None:
+        super().__init__("events", log, poll_interval)
         self.stack_name = stack_name
         self.buses = list(dict.fromkeys(buses))
         self.rules = list(rules)
         self.runtime = runtime
         self._sqs = client("sqs")
         self._events = client("events")
-        self._log = log
-        self.poll_interval = poll_interval
         self.queues: dict[str, str] = {}  # bus name -> observer queue URL
         self.published: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._cycle = threading.Condition()
-        self.started_cycles = 0
-        self.completed_cycles = 0
-        self._thread = threading.Thread(target=self._run, daemon=True, name="event-router")
 
     def setup(self) -> None:
         """Subscribe one queue to every event of each bus."""
@@ -85,44 +79,9 @@ class EventRouter:
             )
             self.queues[bus] = url
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        self._thread.join(timeout=10)
-
-    def poke(self) -> None:
-        self._wake.set()
-
-    def mark(self) -> int:
-        with self._cycle:
-            return self.started_cycles + 1
-
-    def wait_cycle(self, number: int, timeout: float) -> bool:
-        with self._cycle:
-            return self._cycle.wait_for(lambda: self.completed_cycles >= number, timeout)
-
     def events(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self.published)
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            with self._cycle:
-                self.started_cycles += 1
-                number = self.started_cycles
-            try:
-                self.poll_once()
-            except Exception as exc:
-                if not self._stopping.is_set():
-                    self._log(f"events: poll failed: {exc!r}")
-            with self._cycle:
-                self.completed_cycles = number
-                self._cycle.notify_all()
-            self._wake.wait(self.poll_interval)
-            self._wake.clear()
 
     def poll_once(self) -> int:
         handled = 0

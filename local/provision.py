@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from local.template import (
     ACCOUNT_ID,
@@ -168,7 +169,9 @@ class Provisioned:
     buses: dict[str, str] = field(default_factory=dict)  # logical id -> name
     bus_names: dict[str, str] = field(default_factory=dict)  # name or ARN -> name
     buckets: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
     email_identities: list[str] = field(default_factory=list)
+    configuration_sets: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -179,9 +182,13 @@ class Provisioner:
         resolver: Resolver,
         aws_endpoint: str,
         email_identities: Sequence[str] = (),
+        secret_values: Mapping[str, str] | None = None,
     ) -> None:
+        """``secret_values``: the value to give a secret of the template (by logical id)
+        instead of the one the template generates."""
         self.template = template
         self.email_identities = list(email_identities)
+        self.secret_values = dict(secret_values or {})
         self.resolver = resolver
         self.stack = template.stack_name
         session = boto3.session.Session(
@@ -395,7 +402,7 @@ class Provisioner:
         for logical_id, resource in self.template.of_type("AWS::SecretsManager::Secret"):
             props = self._props(logical_id, resource)
             name = props.get("Name") or physical_name(self.stack, logical_id, 256)
-            value = props.get("SecretString")
+            value = self.secret_values.get(logical_id, props.get("SecretString"))
             if value is None:
                 generate = props.get("GenerateSecretString") or {}
                 generated = secrets.token_urlsafe(24)
@@ -407,11 +414,13 @@ class Provisioner:
                     value = generated
             arn = self._client("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"]
             self.resolver.register(logical_id, arn, Id=arn)
+            self.result.secrets[logical_id] = arn
 
     def _create_email_identities(self) -> None:
         """Verify every sender the template mentions, so that sending works locally: the
-        SES identities it declares, and the domain of any email address found in a
-        function's environment (plus the identities the local stack was given)."""
+        SES identities it declares, and the domain of any email address a function's
+        environment resolves to (a parameter's default included), plus the identities the
+        local stack was given. Create the template's configuration sets."""
         ses = self._client("sesv2")
         identities: list[str] = list(self.email_identities)
         for logical_id, resource in self.template.of_type("AWS::SES::EmailIdentity"):
@@ -420,18 +429,35 @@ class Provisioner:
                     (resource.get("Properties") or {})["EmailIdentity"], logical_id
                 )
             )
-        for _, resource in self.template.of_type("AWS::Lambda::Function"):
+        for logical_id, resource in self.template.of_type("AWS::Lambda::Function"):
             variables = ((resource.get("Properties") or {}).get("Environment") or {}).get(
                 "Variables"
             ) or {}
-            for value in variables.values():
-                if isinstance(value, str):
-                    identities.extend(re.findall(r"[\w.+-]+@([\w-]+(?:\.[\w-]+)+)", value))
+            for key, value in variables.items():
+                try:
+                    resolved = self.resolver.resolve(value, f"{logical_id}.Environment.{key}")
+                except TemplateError:
+                    continue  # a value that cannot be resolved is reported with the function
+                if isinstance(resolved, str):
+                    identities.extend(_EMAIL_DOMAIN.findall(resolved))
         for logical_id, _ in self.template.of_type("AWS::SES::ConfigurationSet"):
-            ses.create_configuration_set(ConfigurationSetName=str(self.resolver.ref(logical_id)))
+            name = str(self.resolver.ref(logical_id))
+            try:
+                ses.create_configuration_set(ConfigurationSetName=name)
+            except (BotoCoreError, ClientError) as exc:
+                # Sending does not depend on it: the emulator ignores a send's set.
+                self.result.notes.append(
+                    f"configuration set {logical_id} not created locally ({exc}); emails "
+                    "are sent without it"
+                )
+                continue
+            self.result.configuration_sets.append(name)
         for identity in dict.fromkeys(identities):
             ses.create_email_identity(EmailIdentity=identity)
             self.result.email_identities.append(identity)
+
+
+_EMAIL_DOMAIN = re.compile(r"[\w.+-]+@([\w-]+(?:\.[\w-]+)+)")
 
 
 def declared_table_ids() -> dict[str, str]:

@@ -69,12 +69,13 @@ def function_environment(
 class Invocation:
     function: str  # logical id
     request_id: str
-    source: str  # "api", "stream", "schedule", "event", "direct"
+    source: str  # "api", "stream", "sqs", "schedule", "event", "direct"
     at: datetime  # the simulated instant the function saw
     ok: bool
     result: Any
     error: Mapping[str, Any] | None
     duration_ms: int
+    event: Any = None  # what the function was invoked with
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -85,6 +86,7 @@ class Invocation:
             "ok": self.ok,
             "error": dict(self.error) if self.error else None,
             "duration_ms": self.duration_ms,
+            "event": self.event,
         }
 
 
@@ -398,6 +400,7 @@ class Runtime:
             result=payload if ok else None,
             error=None if ok else payload,
             duration_ms=round((time.monotonic() - started) * 1000),
+            event=event,
         )
         self.history.append(invocation)
         if not ok:

@@ -48,6 +48,24 @@ class StreamMappingSpec:
 
 
 @dataclass(frozen=True)
+class QueueMappingSpec:
+    """An SQS event source mapping."""
+
+    logical_id: str
+    function: str  # logical id of the function
+    queue: str  # logical id of the queue
+    queue_url: str
+    queue_arn: str
+    fifo: bool
+    batch_size: int
+    filters: tuple[FilterPattern, ...]
+    report_batch_item_failures: bool
+    maximum_concurrency: int | None  # ScalingConfig.MaximumConcurrency
+    max_receive_count: int | None  # the queue's RedrivePolicy; None: it has none
+    enabled: bool
+
+
+@dataclass(frozen=True)
 class ScheduleSpec:
     logical_id: str
     kind: str  # "scheduler" or "rule"
@@ -91,6 +109,19 @@ class RouteSpec:
     mock_status: int = 200
     mock_headers: Mapping[str, str] = field(default_factory=dict)
 
+
+_QUEUE_RECORD_KEYS = {
+    "messageId",
+    "receiptHandle",
+    "body",
+    "attributes",
+    "messageAttributes",
+    "md5OfBody",
+    "md5OfMessageAttributes",
+    "eventSource",
+    "eventSourceARN",
+    "awsRegion",
+}
 
 _STREAM_RECORD_KEYS = {
     "eventID",
@@ -186,23 +217,15 @@ class SpecReader:
                 props.get("EventSourceArn", ""), f"{where}.EventSourceArn"
             )
             if source not in stream_tables:
-                self.notes.append(f"not run locally: event source mapping {logical_id} on {source}")
+                if ":sqs:" not in source:  # queue_mappings reads those
+                    self.notes.append(
+                        f"not run locally: event source mapping {logical_id} on {source}"
+                    )
                 continue
             function = self.function_for(
                 self.resolver.string(props["FunctionName"], f"{where}.FunctionName"), where
             )
-            filters = []
-            for index, item in enumerate((props.get("FilterCriteria") or {}).get("Filters") or []):
-                pattern_where = f"{where}.FilterCriteria.Filters[{index}]"
-                raw = self.resolver.resolve(item.get("Pattern"), pattern_where)
-                pattern = FilterPattern.parse(raw, pattern_where)
-                for key in pattern.top_level_keys():
-                    if key not in _STREAM_RECORD_KEYS:
-                        self.notes.append(
-                            f"WARNING {pattern_where}: key {key!r} is not in a DynamoDB stream "
-                            "record, so this filter never matches"
-                        )
-                filters.append(pattern)
+            filters = self._filters(props, where, _STREAM_RECORD_KEYS, "a DynamoDB stream record")
             destination = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
                 "Destination"
             )
@@ -230,6 +253,72 @@ class SpecReader:
                     maximum_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
                     bisect_on_error=bool(props.get("BisectBatchOnFunctionError", False)),
                     on_failure_arn=on_failure,
+                    enabled=bool(props.get("Enabled", True)),
+                )
+            )
+        return specs
+
+    def _filters(
+        self, props: Mapping[str, Any], where: str, record_keys: set[str], record: str
+    ) -> tuple[FilterPattern, ...]:
+        filters = []
+        for index, item in enumerate((props.get("FilterCriteria") or {}).get("Filters") or []):
+            pattern_where = f"{where}.FilterCriteria.Filters[{index}]"
+            raw = self.resolver.resolve(item.get("Pattern"), pattern_where)
+            pattern = FilterPattern.parse(raw, pattern_where)
+            for key in pattern.top_level_keys():
+                if key not in record_keys:
+                    self.notes.append(
+                        f"WARNING {pattern_where}: key {key!r} is not in {record}, so this "
+                        "filter never matches"
+                    )
+            filters.append(pattern)
+        return tuple(filters)
+
+    # ------------------------------------------------------------------ queues
+
+    def queue_mappings(self) -> list[QueueMappingSpec]:
+        """The event source mappings that read an SQS queue of the template."""
+        queues = {
+            str(self.resolver.attribute(logical_id, "Arn", logical_id)): logical_id
+            for logical_id, _ in self.template.of_type("AWS::SQS::Queue")
+        }
+        specs = []
+        for logical_id, resource in self.template.of_type("AWS::Lambda::EventSourceMapping"):
+            props = resource.get("Properties") or {}
+            where = f"{logical_id}.Properties"
+            source = self.resolver.string(
+                props.get("EventSourceArn", ""), f"{where}.EventSourceArn"
+            )
+            if ":sqs:" not in source:
+                continue
+            if source not in queues:
+                self.notes.append(f"not run locally: event source mapping {logical_id} on {source}")
+                continue
+            queue = queues[source]
+            function = self.function_for(
+                self.resolver.string(props["FunctionName"], f"{where}.FunctionName"), where
+            )
+            scaling = props.get("ScalingConfig") or {}
+            maximum_concurrency = scaling.get("MaximumConcurrency")
+            redrive = self.template.properties(queue).get("RedrivePolicy") or {}
+            max_receive_count = redrive.get("maxReceiveCount")
+            specs.append(
+                QueueMappingSpec(
+                    logical_id=logical_id,
+                    function=function,
+                    queue=queue,
+                    queue_url=str(self.resolver.ref(queue, where)),
+                    queue_arn=source,
+                    fifo=source.endswith(".fifo"),
+                    batch_size=int(props.get("BatchSize", 10)),
+                    filters=self._filters(props, where, _QUEUE_RECORD_KEYS, "an SQS record"),
+                    report_batch_item_failures="ReportBatchItemFailures"
+                    in (props.get("FunctionResponseTypes") or []),
+                    maximum_concurrency=None
+                    if maximum_concurrency is None
+                    else int(maximum_concurrency),
+                    max_receive_count=None if max_receive_count is None else int(max_receive_count),
                     enabled=bool(props.get("Enabled", True)),
                 )
             )

@@ -1,9 +1,10 @@
 """The whole system on one machine, without Docker: ``LocalStack``.
 
 It starts the AWS emulator (moto's server) and the Stripe emulator (localstripe), creates
-the template's tables, queues and buses, runs every function in warm worker processes,
-pumps the DynamoDB streams into their functions, fires the schedules from a simulated
-clock, and serves the API and the ``/_local`` endpoints on a local gateway::
+the template's tables, queues, buses and secrets, runs every function in warm worker
+processes, pumps the DynamoDB streams and the SQS queues of the event source mappings into
+their functions, fires the schedules from a simulated clock, and serves the API and the
+``/_local`` endpoints on a local gateway::
 
     with LocalStack(api_port=3100, aws_port=5101, stripe_port=8520) as stack:
         requests.get(f"{stack.api_url}/_local/config")
@@ -29,11 +30,21 @@ from local.clock import SimulatedClock
 from local.emails import Mailbox
 from local.events import EventRouter
 from local.gateway import Gateway
+from local.payments import (
+    WEBHOOK_ID,
+    WEBHOOK_PATH,
+    new_webhook_secret,
+    register_webhook,
+    stripe_secret_logical_id,
+    stripe_secret_value,
+)
+from local.polling import Poller
 from local.processes import Emulator, port_is_free, start_moto, start_stripe
 from local.provision import Provisioned, Provisioner, table_models
+from local.queues import QueuePump
 from local.runtime import CLOCK_MODULE, Log, Runtime
 from local.scheduler import Scheduler
-from local.specs import RouteSpec, SpecReader
+from local.specs import RouteSpec, ScheduleSpec, SpecReader
 from local.streams import StreamPump
 from local.template import (
     DEFAULT_STACK,
@@ -101,6 +112,9 @@ class LocalStack:
         self._stripe: Emulator | None = None
         self._runtime: Runtime | None = None
         self._pumps: list[StreamPump] = []
+        self._queue_pumps: list[QueuePump] = []
+        self._schedules: list[ScheduleSpec] = []
+        self._stripe_webhook: dict[str, str] | None = None
         self._router: EventRouter | None = None
         self._gateway: Gateway | None = None
         self._mailbox: Mailbox | None = None
@@ -198,14 +212,29 @@ class LocalStack:
         self._stripe.wait_ready("/v1/customers")
 
         resolver = Resolver(template)
+        secret_values: dict[str, str] = {}
+        webhook_secret = new_webhook_secret()
+        stripe_secret = stripe_secret_logical_id()
+        if template.resources.get(stripe_secret, {}).get("Type") == "AWS::SecretsManager::Secret":
+            secret_values[stripe_secret] = stripe_secret_value(self.stripe_endpoint, webhook_secret)
         self._provisioned = Provisioner(
-            template, resolver, self.aws_endpoint, self.email_identities
+            template,
+            resolver,
+            self.aws_endpoint,
+            self.email_identities,
+            secret_values=secret_values,
         ).create_all()
         self.notes.extend(self._provisioned.notes)
+        if secret_values:
+            # Registered before the gateway serves; the route itself is the API's.
+            webhook_url = f"{self.api_url}{WEBHOOK_PATH}"
+            register_webhook(self.stripe_endpoint, webhook_url, webhook_secret)
+            self._stripe_webhook = {"id": WEBHOOK_ID, "url": webhook_url}
         reader = SpecReader(template, resolver, self.root)
         functions = reader.functions()
         mappings = reader.stream_mappings(self._provisioned.stream_tables)
-        schedules = reader.schedules()
+        queue_mappings = reader.queue_mappings()
+        self._schedules = schedules = reader.schedules()
         rules = reader.event_rules(self._provisioned.bus_names)
         self._routes = reader.routes()
         self.notes.extend(reader.notes)
@@ -236,13 +265,24 @@ class LocalStack:
             )
             for mapping in mappings
         ]
+        self._queue_pumps = [
+            QueuePump(
+                mapping,
+                self._runtime,
+                self._clock,
+                self.client,
+                self.log,
+                default_concurrency=self.max_workers,
+            )
+            for mapping in queue_mappings
+        ]
         buses = ["default", *self._provisioned.buses.values()]
         self._router = EventRouter(
             template.stack_name, buses, rules, self._runtime, self.client, self.log
         )
         self._router.setup()
         self._router.start()
-        for pump in self._pumps:
+        for pump in [*self._pumps, *self._queue_pumps]:
             pump.start()
         self._scheduler = Scheduler(schedules, start)
         self._mailbox = Mailbox(self.aws_endpoint, self.state_dir / "emails", self._clock.now)
@@ -268,9 +308,10 @@ class LocalStack:
         if self._gateway is not None:
             self._gateway.shutdown()
             self._gateway = None
-        for pump in self._pumps:
+        for pump in [*self._pumps, *self._queue_pumps]:
             pump.stop()
         self._pumps = []
+        self._queue_pumps = []
         if self._router is not None:
             self._router.stop()
             self._router = None
@@ -335,8 +376,9 @@ class LocalStack:
         return self.advance_to(self.now() + timedelta(seconds=seconds))
 
     def settle(self, timeout: float | None = None) -> None:
-        """Wait until every shard is drained, every published event routed and no
-        invocation is in flight; raise ``TimeoutError`` after ``timeout`` seconds."""
+        """Wait until every shard and every queue of a mapping is drained, every
+        published event routed and no invocation is in flight; raise ``TimeoutError``
+        after ``timeout`` seconds."""
         deadline = time.monotonic() + (timeout or self.settle_timeout)
 
         def remaining() -> float:
@@ -347,7 +389,7 @@ class LocalStack:
                 )
             return left
 
-        workers: list[StreamPump | EventRouter] = [*self._pumps]
+        workers: list[Poller] = [*self._pumps, *self._queue_pumps]
         if self._router is not None:
             workers.append(self._router)
         while True:
@@ -387,6 +429,7 @@ class LocalStack:
             friendly_name(spec.logical_id, resources[spec.logical_id]): spec.name
             for spec in self.runtime.specs.values()
         }
+        functions_by_id = {spec.logical_id: spec.name for spec in self.runtime.specs.values()}
         return {
             "api_endpoint": self.api_url,
             "aws_endpoint": self.aws_endpoint,
@@ -406,6 +449,32 @@ class LocalStack:
                 for lid, name in self._provisioned.buckets.items()
             },
             "functions": functions,
+            "secrets": {
+                friendly_name(lid, resources[lid]): arn
+                for lid, arn in self._provisioned.secrets.items()
+            },
+            "stripe_webhook": self._stripe_webhook,
+            "email_identities": list(self._provisioned.email_identities),
+            "queue_mappings": [
+                {
+                    "name": friendly_name(pump.spec.logical_id, resources[pump.spec.logical_id]),
+                    "queue": pump.spec.queue_url,
+                    "function": functions_by_id[pump.spec.function],
+                    "batch_size": pump.spec.batch_size,
+                    "concurrency": pump.concurrency,
+                }
+                for pump in self._queue_pumps
+            ],
+            "schedules": [
+                {
+                    "name": friendly_name(spec.logical_id, resources[spec.logical_id]),
+                    "expression": spec.expression.text,
+                    "timezone": spec.timezone,
+                    "function": functions_by_id[spec.function],
+                    "input": spec.input,
+                }
+                for spec in self._schedules
+            ],
             "routes": [
                 {"method": r.method, "path": r.resource_path, "authorization": r.authorization}
                 for r in self._routes

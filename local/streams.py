@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -36,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from local.clock import SimulatedClock
+from local.polling import Poller
 from local.runtime import Invocation, Log, Runtime
 from local.specs import StreamMappingSpec
 from local.template import REGION
@@ -102,7 +102,7 @@ class Batch:
         self.retries = retries
 
 
-class StreamPump:
+class StreamPump(Poller):
     def __init__(
         self,
         spec: StreamMappingSpec,
@@ -113,67 +113,20 @@ class StreamPump:
         log: Log,
         poll_interval: float = 0.2,
     ) -> None:
+        super().__init__(f"stream {spec.logical_id}", log, poll_interval)
         self.spec = spec
         self.function_arn = function_arn
         self.runtime = runtime
         self.clock = clock
         self._streams = client("dynamodbstreams")
         self._sqs = client("sqs")
-        self._log = log
-        self.poll_interval = poll_interval
         self._positions: dict[str, str] = {}
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._cycle = threading.Condition()
-        self.started_cycles = 0
-        self.completed_cycles = 0
         self.failed_batches: list[dict[str, Any]] = []
-        self._thread = threading.Thread(
-            target=self._run, daemon=True, name=f"stream-{spec.logical_id}"
-        )
 
     @property
     def max_retries(self) -> int:
         retries = self.spec.maximum_retry_attempts
         return INFINITE_RETRY_CAP if retries < 0 else retries
-
-    # ------------------------------------------------------------------ thread
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        self._thread.join(timeout=10)
-
-    def poke(self) -> None:
-        self._wake.set()
-
-    def mark(self) -> int:
-        """The number a cycle that starts after this call will have."""
-        with self._cycle:
-            return self.started_cycles + 1
-
-    def wait_cycle(self, number: int, timeout: float) -> bool:
-        with self._cycle:
-            return self._cycle.wait_for(lambda: self.completed_cycles >= number, timeout)
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            with self._cycle:
-                self.started_cycles += 1
-                number = self.started_cycles
-            try:
-                self.poll_once()
-            except Exception as exc:
-                if not self._stopping.is_set():
-                    self._log(f"stream {self.spec.logical_id}: poll failed: {exc!r}")
-            with self._cycle:
-                self.completed_cycles = number
-                self._cycle.notify_all()
-            self._wake.wait(self.poll_interval)
-            self._wake.clear()
 
     # ------------------------------------------------------------------ polling
 

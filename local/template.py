@@ -198,15 +198,28 @@ class Resolver:
             return self._refs[name]
         parameters = self.template.body.get("Parameters") or {}
         if name in parameters:
-            if "Default" not in parameters[name]:
-                raise TemplateError(f"{where}: parameter {name} has no default")
-            return parameters[name]["Default"]
+            return self._parameter(name, parameters[name], where)
         if name in self.template.resources:
             raise TemplateError(
                 f"{where}: cannot resolve Ref {name} "
                 f"({self.template.type_of(name)} has no local counterpart)"
             )
         raise TemplateError(f"{where}: Ref to unknown {name!r}")
+
+    @staticmethod
+    def _parameter(name: str, parameter: Mapping[str, Any], where: str) -> Any:
+        """A stack parameter takes its default locally, as a deployment that does not set
+        it does."""
+        kind = str(parameter.get("Type", "String"))
+        if kind.startswith("AWS::SSM::Parameter::"):
+            # Its default names an SSM parameter; the value is that parameter's.
+            raise TemplateError(f"{where}: parameter {name} is read from SSM ({kind})")
+        if "Default" not in parameter:
+            raise TemplateError(f"{where}: parameter {name} has no default")
+        default = parameter["Default"]
+        if kind == "CommaDelimitedList" or kind.startswith("List<"):
+            return [item.strip() for item in str(default).split(",")]
+        return default
 
     def _get_att(self, logical_id: str, attribute: str, where: str) -> Any:
         attributes = self._attributes.get(logical_id)

@@ -62,3 +62,15 @@ class WeeklyInvoiceSettings(PaymentsSettings):
 
     def table_names(self) -> dict[str, str]:
         return {**super().table_names(), "invoices": self.invoices_table}
+
+
+class CardUpdatedSettings(PaymentsSettings):
+    """card_updated: the contractor's card flow and Stripe's webhooks (R6, R11)."""
+
+    invoices_table: str = Field(alias="INVOICES_TABLE")
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME")
+    email_sender: str = Field(alias="EMAIL_SENDER")
+    email_configuration_set: str = Field(alias="EMAIL_CONFIGURATION_SET")
+
+    def table_names(self) -> dict[str, str]:
+        return {**super().table_names(), "invoices": self.invoices_table}

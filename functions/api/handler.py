@@ -12,14 +12,16 @@ from typing import Annotated, Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from functions.adapters import clock
 from functions.adapters.accounts import AccountStore
+from functions.adapters.invoicing import InvoiceStore
 from functions.adapters.models import bind_tables
 from functions.adapters.settings import ApiSettings
+from functions.api.invoice_views import invoice_detail, invoice_summary
 from functions.api.views import billing_state
 from functions.billing.account import (
     DEFAULT_THRESHOLD,
@@ -28,7 +30,12 @@ from functions.billing.account import (
     AccountManager,
     open_account,
 )
-from functions.billing.errors import AccountAlreadyExists, AccountNotFound, StorageUnavailable
+from functions.billing.errors import (
+    AccountAlreadyExists,
+    AccountNotFound,
+    InvoiceNotFound,
+    StorageUnavailable,
+)
 from functions.billing.money import Money
 
 settings = ApiSettings.from_env()
@@ -37,6 +44,7 @@ logger = Logger()
 tracer = Tracer()
 app = APIGatewayRestResolver(enable_validation=True)
 accounts = AccountStore()
+invoices = InvoiceStore()
 
 Text = Annotated[StrictStr, Field(min_length=1, max_length=200)]
 
@@ -92,6 +100,32 @@ def get_account(contractor_id: str) -> dict[str, Any]:
     return billing_state(accounts.get(contractor_id), clock.now())
 
 
+@app.get("/admin/accounts/<contractor_id>/invoices")
+@tracer.capture_method
+def list_invoices(
+    contractor_id: str,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
+) -> dict[str, Any]:
+    """An account's invoices, newest first, a page at a time."""
+    account = accounts.get(contractor_id)
+    page = invoices.list_for(contractor_id, limit=limit, cursor=cursor)
+    return {
+        "items": [invoice_summary(invoice, account.timezone) for invoice in page.items],
+        "next_cursor": page.next_cursor,
+    }
+
+
+@app.get("/admin/invoices/<invoice_id>")
+@tracer.capture_method
+def get_invoice(invoice_id: str) -> dict[str, Any]:
+    invoice = invoices.get(invoice_id)
+    if invoice is None:
+        raise InvoiceNotFound(invoice_id)
+    account = accounts.get(invoice.contractor_id)
+    return invoice_detail(invoice, account.timezone)
+
+
 def _error(status: int, code: str, message: str, **extra: Any) -> Response[dict[str, Any]]:
     return Response(status, "application/json", {"error": code, "message": message, **extra})
 
@@ -122,6 +156,11 @@ def _invalid_account(error: AccountError) -> Response[dict[str, Any]]:
 @app.exception_handler(AccountAlreadyExists)
 def _exists(error: AccountAlreadyExists) -> Response[dict[str, Any]]:
     return _error(409, "account_exists", str(error))
+
+
+@app.exception_handler(InvoiceNotFound)
+def _no_invoice(error: InvoiceNotFound) -> Response[dict[str, Any]]:
+    return _error(404, "invoice_not_found", str(error))
 
 
 @app.exception_handler(AccountNotFound)

@@ -12,6 +12,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -203,6 +204,133 @@ def test_a_failing_lead_is_retried_then_sent_to_the_failure_queue(fixture_client
     record = streams.get_records(ShardIterator=iterator, Limit=1)["Records"][0]
     assert record["dynamodb"]["Keys"]["lead_id"]["S"] == bad
     assert good != bad
+
+
+def _work_items(client: LocalClient, prefix: str) -> dict[str, dict[str, str]]:
+    """What the fixture queue consumer recorded: ``message#<id>#<receive>`` and
+    ``invocation#<request id>`` items."""
+    items = client.table("ledger").query(
+        KeyConditionExpression="contractor_id = :c AND begins_with(entry_id, :p)",
+        ExpressionAttributeValues={":c": "work", ":p": prefix},
+    )["Items"]
+    return {item["entry_id"]: item for item in items}
+
+
+def _queue_is_drained(client: LocalClient, queue: str) -> bool:
+    attributes = client.stack.client("sqs").get_queue_attributes(
+        QueueUrl=client.config["queues"][queue],
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return attributes == {
+        "ApproximateNumberOfMessages": "0",
+        "ApproximateNumberOfMessagesNotVisible": "0",
+    }
+
+
+def _sqs_invocations(client: LocalClient, prefix: str) -> list[dict[str, Any]]:
+    return [
+        invocation
+        for invocation in client.invocations()
+        if invocation["function"] == "WorkFunction"
+        and invocation["source"] == "sqs"
+        and any(
+            json.loads(r["body"])["id"].startswith(prefix) for r in invocation["event"]["Records"]
+        )
+    ]
+
+
+def test_a_queue_mapping_delivers_batches_side_by_side_and_the_clock_waits_for_them(
+    fixture_client,
+):
+    sqs = fixture_client.stack.client("sqs")
+    url = fixture_client.config["queues"]["WorkQueue"]
+    bodies = [{"kind": "work", "id": f"batch-{n:02}", "sleep": 0.2} for n in range(12)]
+    for start in (0, 10):
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {
+                    "Id": str(index),
+                    "MessageBody": json.dumps(body),
+                    "MessageAttributes": {"origin": {"DataType": "String", "StringValue": "e2e"}},
+                }
+                for index, body in enumerate(bodies[start : start + 10])
+            ],
+        )
+
+    fixture_client.advance(1)
+
+    # The clock answered only once the queue was drained and every batch had returned.
+    assert _queue_is_drained(fixture_client, "WorkQueue")
+    items = _work_items(fixture_client, "message#batch-")
+    assert sorted(items) == [f"message#{body['id']}#1" for body in bodies]
+    invocations = _sqs_invocations(fixture_client, "batch-")
+    assert all(invocation["ok"] for invocation in invocations)
+    sizes = [len(invocation["event"]["Records"]) for invocation in invocations]
+    assert sum(sizes) == 12 and max(sizes) <= 3  # BatchSize
+    spans = [
+        _work_items(fixture_client, f"invocation#{invocation['request_id']}")
+        for invocation in invocations
+    ]
+    intervals = [
+        (float(span["started"]), float(span["ended"])) for found in spans for span in found.values()
+    ]
+    most_at_once = max(
+        sum(1 for start, end in intervals if start <= moment < end) for moment, _ in intervals
+    )
+    assert most_at_once == 2  # ScalingConfig.MaximumConcurrency
+
+    record = invocations[0]["event"]["Records"][0]
+    assert record["eventSource"] == "aws:sqs"
+    assert record["eventSourceARN"] == "arn:aws:sqs:us-east-1:123456789012:LocalFixture-WorkQueue"
+    assert record["awsRegion"] == "us-east-1"
+    assert record["attributes"]["ApproximateReceiveCount"] == "1"
+    assert record["messageAttributes"]["origin"]["stringValue"] == "e2e"
+    assert {"messageId", "receiptHandle", "md5OfBody"} <= set(record)
+
+
+@pytest.mark.parametrize(
+    ("message", "recorded"),
+    [
+        ({"kind": "work", "id": "redrive-reported", "fail": True}, 2),
+        ({"kind": "work", "id": "redrive-raised", "raise": True}, 0),
+    ],
+)
+def test_a_failed_message_is_received_again_until_the_redrive_policy_dead_letters_it(
+    fixture_client, message, recorded
+):
+    sqs = fixture_client.stack.client("sqs")
+    sqs.send_message(
+        QueueUrl=fixture_client.config["queues"]["WorkQueue"], MessageBody=json.dumps(message)
+    )
+
+    fixture_client.advance(1)
+
+    assert _queue_is_drained(fixture_client, "WorkQueue")
+    assert len(_sqs_invocations(fixture_client, message["id"])) == 2  # maxReceiveCount
+    assert len(_work_items(fixture_client, f"message#{message['id']}#")) == recorded
+    dead = sqs.receive_message(
+        QueueUrl=fixture_client.config["queues"]["WorkDeadLetters"], MaxNumberOfMessages=10
+    ).get("Messages", [])
+    assert [json.loads(m["Body"]) for m in dead] == [message]
+    for found in dead:
+        sqs.delete_message(
+            QueueUrl=fixture_client.config["queues"]["WorkDeadLetters"],
+            ReceiptHandle=found["ReceiptHandle"],
+        )
+
+
+def test_a_message_the_filters_do_not_match_is_deleted_without_an_invocation(fixture_client):
+    sqs = fixture_client.stack.client("sqs")
+    sqs.send_message(
+        QueueUrl=fixture_client.config["queues"]["WorkQueue"],
+        MessageBody=json.dumps({"kind": "noise", "id": "filtered-out"}),
+    )
+
+    fixture_client.advance(1)
+
+    assert _queue_is_drained(fixture_client, "WorkQueue")
+    assert _sqs_invocations(fixture_client, "filtered-out") == []
 
 
 def test_schedules_fire_in_order_at_their_instants_and_mail_is_readable(fixture_client):

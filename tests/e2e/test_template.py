@@ -42,7 +42,16 @@ def resolver() -> Resolver:
             "Queue": {"Type": "AWS::SQS::Queue"},
             "Alarm": {"Type": "AWS::CloudWatch::Alarm"},
         },
-        Parameters={"Stage": {"Type": "String", "Default": "dev"}, "NoDefault": {"Type": "String"}},
+        Parameters={
+            "Stage": {"Type": "String", "Default": "dev"},
+            "NoDefault": {"Type": "String"},
+            "Sender": {"Type": "String", "Default": "billing@example.com"},
+            "Zones": {"Type": "CommaDelimitedList", "Default": "a, b"},
+            "Version": {
+                "Type": "AWS::SSM::Parameter::Value<String>",
+                "Default": "/cdk-bootstrap/hnb659fds/version",
+            },
+        },
         Conditions={
             "IsDev": {"Fn::Equals": [{"Ref": "Stage"}, "dev"]},
             "IsProd": {"Fn::Not": [{"Condition": "IsDev"}]},
@@ -61,6 +70,15 @@ def test_ref_and_get_att_resolve_to_local_values(resolver):
     assert resolver.resolve({"Ref": "AWS::Region"}, "x") == "us-east-1"
     assert resolver.resolve({"Ref": "AWS::StackName"}, "x") == "Test"
     assert resolver.resolve({"Ref": "Stage"}, "x") == "dev"
+
+
+def test_a_parameter_takes_its_default_as_a_deployment_that_does_not_set_it(resolver):
+    assert resolver.resolve({"Ref": "Sender"}, "x") == "billing@example.com"
+    assert resolver.resolve({"Fn::Select": [1, {"Fn::Split": ["@", {"Ref": "Sender"}]}]}, "x") == (
+        "example.com"
+    )
+    assert resolver.resolve({"Fn::Sub": "from ${Sender}"}, "x") == "from billing@example.com"
+    assert resolver.resolve({"Ref": "Zones"}, "x") == ["a", "b"]
 
 
 def test_join_sub_select_split(resolver):
@@ -94,6 +112,7 @@ def test_conditions_and_no_value(resolver):
         ({"Fn::GetAtt": ["Missing", "Arn"]}, "unknown resource"),
         ({"Ref": "Missing"}, "unknown"),
         ({"Ref": "NoDefault"}, "no default"),
+        ({"Ref": "Version"}, "read from SSM"),
         ({"Fn::ImportValue": "Shared-Export"}, "Fn::ImportValue"),
         (
             {"Fn::Join": ["", [{"Fn::GetAtt": ["Queue", "Arn"]}, ["nested list"]]]},
@@ -191,7 +210,13 @@ def reader() -> SpecReader:
     for logical_id in ("AccountsTable3C4B5D6E", "LedgerTableA1B2C3D4", "QuarantineTable"):
         resolver.register(logical_id, f"LocalFixture-{logical_id}", Arn=f"arn:{logical_id}")
     resolver.register("IncomingLeads", "LocalFixture-leads", Arn="arn:leads", StreamArn=STREAM_ARN)
-    for logical_id in ("StreamFailures", "QuarantineDeadLetters", "QuarantineQueue"):
+    for logical_id in (
+        "StreamFailures",
+        "QuarantineDeadLetters",
+        "QuarantineQueue",
+        "WorkDeadLetters",
+        "WorkQueue",
+    ):
         resolver.register(
             logical_id,
             f"http://q/LocalFixture-{logical_id}",
@@ -211,6 +236,7 @@ def test_functions_are_this_repositorys_python_handlers_with_resolved_environmen
         "OnEventFunction",
         "WeeklyFunction",
         "ChoresFunction",
+        "WorkFunction",
     }
     on_lead = functions["OnLeadFunction"]
     assert on_lead.name == "LocalFixture-OnLeadFunction"
@@ -275,6 +301,25 @@ def test_a_filter_on_a_key_stream_records_do_not_have_is_reported(reader):
     )
     reader.stream_mappings({STREAM_ARN: "IncomingLeads"})
     assert any("'event_name'" in note and "never matches" in note for note in reader.notes)
+
+
+def test_the_queue_mapping_keeps_batching_concurrency_filters_and_redrive(reader):
+    (mapping,) = reader.queue_mappings()
+    assert mapping.function == "WorkFunction"
+    assert mapping.queue == "WorkQueue"
+    assert mapping.queue_url == "http://q/LocalFixture-WorkQueue"
+    assert mapping.queue_arn == "arn:aws:sqs:us-east-1:123456789012:LocalFixture-WorkQueue"
+    assert mapping.batch_size == 3
+    assert mapping.maximum_concurrency == 2
+    assert mapping.report_batch_item_failures
+    assert mapping.max_receive_count == 2
+    assert not mapping.fifo
+    (pattern,) = mapping.filters
+    assert pattern.matches({"body": {"kind": "work"}})
+    assert not pattern.matches({"body": {"kind": "noise"}})
+    # Stream mappings do not take queue mappings for ones they cannot run.
+    reader.stream_mappings({STREAM_ARN: "IncomingLeads"})
+    assert not [note for note in reader.notes if "WorkMapping" in note]
 
 
 def test_schedules_and_event_rules(reader):

@@ -9,14 +9,20 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from functions.adapters.settings import ApiSettings, FunctionSettings, OnLeadSettings
+from functions.adapters.settings import (
+    ApiSettings,
+    FunctionSettings,
+    OnLeadSettings,
+    WeeklyInvoiceSettings,
+)
 from infra import names
-from infra.assets import CODE_SUFFIXES, REQUIREMENTS_LOCK
+from infra.assets import CODE_SUFFIXES, REQUIREMENTS_LOCK, SHARED_PACKAGES
 from tests.infra.support import Synthesized, get_att
 
 SETTINGS: list[tuple[str, type[FunctionSettings]]] = [
     (names.ON_LEAD, OnLeadSettings),
     (names.API, ApiSettings),
+    (names.WEEKLY_INVOICE, WeeklyInvoiceSettings),
 ]
 FUNCTIONS = [function for function, _ in SETTINGS]
 POWERTOOLS_ENVIRONMENT = {
@@ -116,7 +122,7 @@ def test_function_code_is_its_own_package_and_the_shared_ones_only(
 ) -> None:
     asset = _asset_dir(synthesized, synthesized.function(function)["Code"]["S3Key"])
     files = [path.relative_to(asset) for path in asset.rglob("*") if path.is_file()]
-    allowed = {"billing", "adapters", function}
+    allowed = {*SHARED_PACKAGES, function}
 
     assert Path("functions/__init__.py") in files
     assert Path("functions/adapters/settings.py") in files

@@ -7,7 +7,7 @@ import pytest
 from infra import names
 from tests.infra.support import Synthesized, actions_of, get_att, resources_of
 
-FUNCTIONS = [names.ON_LEAD, names.API]
+FUNCTIONS = [names.ON_LEAD, names.API, names.WEEKLY_INVOICE]
 ACCOUNTS = get_att(names.TABLE_LOGICAL_IDS["accounts"])
 LEDGER = get_att(names.TABLE_LOGICAL_IDS["ledger"])
 
@@ -24,7 +24,9 @@ def _granted(synthesized: Synthesized, function: str, prefix: str) -> dict[str, 
 
 
 def test_functions_do_not_share_a_role(synthesized: Synthesized) -> None:
-    assert synthesized.role_id(names.ON_LEAD) != synthesized.role_id(names.API)
+    roles = [synthesized.role_id(function) for function in FUNCTIONS]
+
+    assert len(set(roles)) == len(FUNCTIONS)
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -53,6 +55,7 @@ def test_no_function_may_scan_or_delete_items(synthesized: Synthesized, function
     assert "dynamodb:Scan" not in granted
     assert "dynamodb:DeleteItem" not in granted
     assert "dynamodb:BatchWriteItem" not in granted
+    assert "dynamodb:*" not in granted
 
 
 def test_on_lead_charges_through_items_of_accounts_and_ledger(synthesized: Synthesized) -> None:

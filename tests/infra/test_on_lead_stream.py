@@ -14,7 +14,12 @@ from tests.infra.support import Synthesized, actions_of, get_att, resources_of
 @pytest.fixture(scope="module")
 def mapping(synthesized: Synthesized) -> dict[str, Any]:
     mappings = synthesized.of_type("AWS::Lambda::EventSourceMapping")
-    assert list(mappings) == [names.LEADS_STREAM_MAPPING_LOGICAL_ID]
+    on_lead = {"Ref": names.FUNCTION_LOGICAL_IDS[names.ON_LEAD]}
+    assert [
+        logical_id
+        for logical_id, resource in mappings.items()
+        if resource["Properties"]["FunctionName"] == on_lead
+    ] == [names.LEADS_STREAM_MAPPING_LOGICAL_ID]
     return mappings[names.LEADS_STREAM_MAPPING_LOGICAL_ID]["Properties"]
 
 
@@ -77,14 +82,16 @@ def test_on_lead_may_read_the_leads_stream_only(synthesized: Synthesized) -> Non
 
 def test_the_mapping_waits_for_the_stream_read_policy(synthesized: Synthesized) -> None:
     policies = synthesized.of_type("AWS::IAM::Policy")
-    stream_policy = next(
+    role = {"Ref": synthesized.role_id(names.ON_LEAD)}
+    (stream_policy,) = [
         logical_id
         for logical_id, policy in policies.items()
-        if any(
+        if role in policy["Properties"]["Roles"]
+        and any(
             "dynamodb:GetRecords" in actions_of(statement)
             for statement in policy["Properties"]["PolicyDocument"]["Statement"]
         )
-    )
+    ]
 
     depends_on = synthesized.resources[names.LEADS_STREAM_MAPPING_LOGICAL_ID]["DependsOn"]
 
@@ -96,14 +103,13 @@ def test_an_iterator_age_above_a_minute_raises_an_alarm(synthesized: Synthesized
         alarm["Properties"]
         for alarm in synthesized.of_type("AWS::CloudWatch::Alarm").values()
         if alarm["Properties"].get("MetricName") == "IteratorAge"
+        and alarm["Properties"]["Dimensions"]
+        == [{"Name": "FunctionName", "Value": {"Ref": names.FUNCTION_LOGICAL_IDS[names.ON_LEAD]}}]
     ]
 
     assert len(alarms) == 1
     alarm = alarms[0]
     assert alarm["Namespace"] == "AWS/Lambda"
-    assert alarm["Dimensions"] == [
-        {"Name": "FunctionName", "Value": {"Ref": names.FUNCTION_LOGICAL_IDS[names.ON_LEAD]}}
-    ]
     assert alarm["Statistic"] == "Maximum"
     assert alarm["Threshold"] == 60_000  # milliseconds
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"

@@ -99,3 +99,36 @@ def weekly_invoice(
     import functions.weekly_invoice.handler as module
 
     return importlib.reload(module)
+
+
+CARD_UPDATED_WEBHOOK_SECRET = "whsec_card_updated"
+
+
+@pytest.fixture
+def card_updated(
+    aws: Resources, clock: Clock, localstripe: str, monkeypatch: pytest.MonkeyPatch
+) -> ModuleType:
+    """The real card_updated handler module, with its secret (whose webhook secret is
+    ``CARD_UPDATED_WEBHOOK_SECRET``) and mail sender."""
+    import json
+
+    import boto3
+
+    secret = boto3.client("secretsmanager").create_secret(
+        Name="test-stripe-card-updated",
+        SecretString=json.dumps(
+            {
+                "api_key": API_KEY,
+                "webhook_secret": CARD_UPDATED_WEBHOOK_SECRET,
+                "api_base": localstripe,
+            }
+        ),
+    )
+    boto3.client("sesv2").create_email_identity(EmailIdentity="craftjack.com")
+    monkeypatch.setenv("INVOICES_TABLE", TABLES["invoices"])
+    monkeypatch.setenv("STRIPE_SECRET_NAME", secret["ARN"])
+    monkeypatch.setenv("EMAIL_SENDER", "billing@craftjack.com")
+    monkeypatch.setenv("EMAIL_CONFIGURATION_SET", "test-invoice-emails")
+    import functions.card_updated.handler as module
+
+    return importlib.reload(module)

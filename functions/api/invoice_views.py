@@ -1,0 +1,48 @@
+"""Invoices as the operator API shows them (amounts in cents, ISO 8601 times with offset)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.api.views import local_iso
+from functions.billing.invoices import Invoice
+
+
+def invoice_summary(invoice: Invoice, timezone: str) -> dict[str, Any]:
+    return {
+        "invoice_id": invoice.invoice_id,
+        "contractor_id": invoice.contractor_id,
+        "kind": invoice.kind.value,
+        "status": invoice.status.value,
+        "issued_at": local_iso(invoice.issued_at, timezone),
+        "total_cents": invoice.total.cents,
+    }
+
+
+def invoice_detail(invoice: Invoice, timezone: str) -> dict[str, Any]:
+    paid_with = invoice.paid_with
+    return {
+        **invoice_summary(invoice, timezone),
+        "lines": [
+            {
+                "lead_id": line.lead_id,
+                "delivered_at": local_iso(line.delivered_at, timezone),
+                "category": line.category,
+                "amount_cents": line.amount.cents,
+            }
+            for line in invoice.lines
+        ],
+        "attempts": [
+            {
+                "number": attempt.number,
+                "at": local_iso(attempt.at, timezone),
+                "payment_intent_id": attempt.payment_intent_id,
+                "outcome": attempt.outcome.value,
+                "decline_code": attempt.decline_code,
+            }
+            for attempt in invoice.attempts
+        ],
+        "paid_with": None
+        if paid_with is None
+        else {"brand": paid_with.brand, "last4": paid_with.last4},
+    }

@@ -1,0 +1,231 @@
+"""card_updated: the card flow of the Pro App and the Lead Manager, and Stripe's webhooks
+(R6, R11).
+
+- ``POST /me/card/setup-intent`` and ``POST /me/card/confirm`` sit behind the Cognito user
+  pool authorizer: the contractor is the one the verified token names
+  (``functions.adapters.identity``), never one named by the request.
+- ``POST /webhooks/stripe`` has no authorizer: its ``Stripe-Signature`` proves the body.
+
+The route signatures are read at run time by the resolver's validation, so this module
+keeps its annotations evaluated (no ``from __future__ import annotations``). Errors map to
+status codes in one place: the exception handlers at the end of this module.
+"""
+
+import base64
+import binascii
+from functools import cache
+from typing import Annotated, Any
+
+import boto3
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+from functions.adapters import clock
+from functions.adapters.accounts import AccountStore
+from functions.adapters.event_bus import EventBus
+from functions.adapters.identity import NotAuthenticated, contractor_id
+from functions.adapters.invoicing import InvoiceStore
+from functions.adapters.mailer import SesMailer
+from functions.adapters.models import bind_tables
+from functions.adapters.payments import stripe_payments
+from functions.adapters.secrets import StripeSecrets, stripe_secrets
+from functions.adapters.settings import CardUpdatedSettings
+from functions.billing.errors import AccountNotFound, StorageUnavailable
+from functions.billing.payments import (
+    CardNotOwned,
+    CardNotReady,
+    InvalidWebhook,
+    Payments,
+    PaymentsRejected,
+    PaymentsUnavailable,
+)
+from functions.card_updated.card_store import CardStore
+from functions.card_updated.card_update import CardUpdate, EventsNotPublished, PaymentWebhooks
+from functions.usecases.collection import Collection
+
+# Stripe signs webhooks with a timestamp; older ones are refused as replays.
+WEBHOOK_TOLERANCE_SECONDS = 300
+
+settings = CardUpdatedSettings.from_env()
+bind_tables(settings.table_names())
+logger = Logger()
+tracer = Tracer()
+app = APIGatewayRestResolver(enable_validation=True)
+
+
+def secrets() -> StripeSecrets:
+    """Stripe's keys as the secret holds them now (cached by Powertools)."""
+    return stripe_secrets(settings.stripe_secret_name)
+
+
+def payments() -> Payments:
+    """Stripe, with one client per set of keys, so a rotated key takes effect without a
+    cold start."""
+    return _payments_for(secrets())
+
+
+@cache
+def _payments_for(keys: StripeSecrets) -> Payments:
+    return stripe_payments(keys)
+
+
+accounts = AccountStore()
+invoices = InvoiceStore()
+card_update = CardUpdate(accounts, CardStore(accounts), payments)
+webhooks = PaymentWebhooks(
+    invoices,
+    accounts,
+    Collection(
+        invoices,
+        payments,
+        SesMailer(boto3.client("sesv2"), settings.email_sender, settings.email_configuration_set),
+    ),
+    EventBus(boto3.client("events"), settings.event_bus_name),
+)
+
+
+class NoFields(BaseModel):
+    """A body that names nothing: the contractor comes from the token."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConfirmCard(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    setup_intent_id: Annotated[StrictStr, Field(min_length=1, max_length=255)]
+
+
+def _contractor() -> str:
+    return contractor_id(app.current_event.raw_event)
+
+
+@app.post("/me/card/setup-intent")
+@tracer.capture_method
+def create_setup_intent(
+    body: Annotated[NoFields | None, Body()] = None,
+) -> Response[dict[str, Any]]:
+    setup_intent_id, client_secret = card_update.setup_intent(_contractor())
+    return Response(
+        201,
+        "application/json",
+        {"setup_intent_id": setup_intent_id, "client_secret": client_secret},
+    )
+
+
+@app.post("/me/card/confirm")
+@tracer.capture_method
+def confirm_card(body: Annotated[ConfirmCard, Body()]) -> dict[str, Any]:
+    saved = card_update.confirm(_contractor(), body.setup_intent_id, clock.now())
+    card = saved.card
+    return {
+        "card": {
+            "brand": card.brand,
+            "last4": card.last4,
+            "exp_month": card.exp_month,
+            "exp_year": card.exp_year,
+        },
+        "collected_cents": saved.collected.cents,
+    }
+
+
+@app.post("/webhooks/stripe")
+@tracer.capture_method
+def stripe_webhook() -> dict[str, Any]:
+    request = app.current_event
+    payload = _raw_body(request.body, bool(request.is_base64_encoded))
+    event = payments().verify_webhook(
+        payload,
+        request.headers.get("Stripe-Signature"),
+        secrets().webhook_secret,
+        WEBHOOK_TOLERANCE_SECONDS,
+    )
+    webhooks.handle(event, clock.now())
+    return {"received": True}
+
+
+def _raw_body(body: str | None, encoded: bool) -> bytes:
+    """The body as Stripe signed it: API Gateway base64-encodes a body it treats as binary."""
+    if body is None:
+        return b""
+    if not encoded:
+        return body.encode("utf-8")
+    try:
+        return base64.b64decode(body, validate=True)
+    except binascii.Error as error:
+        raise InvalidWebhook("the body is not base64") from error
+
+
+# ---------------------------------------------------------------------- errors
+
+
+def _error(status: int, code: str, message: str, /, **extra: Any) -> Response[dict[str, Any]]:
+    return Response(status, "application/json", {"error": code, "message": message, **extra})
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
+    problems = [
+        {
+            # A body that is not JSON at all is the body's problem, not a field's.
+            "field": ""
+            if item.get("type") == "json_invalid"
+            else ".".join(str(part) for part in item["loc"] if part != "body"),
+            "message": item["msg"],
+        }
+        for item in error.errors()
+    ]
+    fields = ", ".join(problem["field"] or "body" for problem in problems)
+    return _error(400, "invalid_request", f"invalid {fields}", problems=problems)
+
+
+@app.exception_handler(NotAuthenticated)
+def _not_authenticated(error: NotAuthenticated) -> Response[dict[str, Any]]:
+    logger.warning("request without a contractor identity", extra={"reason": str(error)})
+    return _error(401, "unauthenticated", "a contractor's access token is required")
+
+
+@app.exception_handler(AccountNotFound)
+def _no_account(error: AccountNotFound) -> Response[dict[str, Any]]:
+    return _error(404, "account_not_found", "no billing account for this contractor")
+
+
+@app.exception_handler(CardNotOwned)
+def _not_owned(error: CardNotOwned) -> Response[dict[str, Any]]:
+    # The same answer whether the setup is another customer's or does not exist.
+    logger.warning("card setup not owned", extra={"setup_intent_id": error.setup_intent_id})
+    return _error(404, "setup_intent_not_found", "no such card setup")
+
+
+@app.exception_handler(CardNotReady)
+def _not_ready(error: CardNotReady) -> Response[dict[str, Any]]:
+    return _error(
+        409, "setup_intent_not_succeeded", "the card setup has not succeeded", status=error.status
+    )
+
+
+@app.exception_handler(InvalidWebhook)
+def _invalid_webhook(error: InvalidWebhook) -> Response[dict[str, Any]]:
+    logger.warning("webhook refused", extra={"reason": str(error)})
+    return _error(400, "invalid_signature", "the webhook's signature does not verify")
+
+
+@app.exception_handler(PaymentsRejected)
+def _rejected(error: PaymentsRejected) -> Response[dict[str, Any]]:
+    logger.exception("payments refused the request")
+    return _error(502, "payments_rejected", "the payment processor refused the request")
+
+
+@app.exception_handler([PaymentsUnavailable, StorageUnavailable, EventsNotPublished])
+def _unavailable(error: Exception) -> Response[dict[str, Any]]:
+    logger.exception("unavailable")
+    return _error(503, "unavailable", "a service the billing needs is unavailable; retry later")
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
