@@ -40,10 +40,6 @@ class OnLeadSettings(TablesSettings):
         return {**super().table_names(), "quarantine": self.quarantine_table}
 
 
-class ApiSettings(TablesSettings):
-    pass
-
-
 class PaymentsSettings(TablesSettings):
     """For the functions that talk to Stripe: the name of the secret holding its keys
     (``functions.adapters.secrets``)."""
@@ -71,6 +67,16 @@ class CardUpdatedSettings(PaymentsSettings):
     event_bus_name: str = Field(alias="EVENT_BUS_NAME")
     email_sender: str = Field(alias="EMAIL_SENDER")
     email_configuration_set: str = Field(alias="EMAIL_CONFIGURATION_SET")
+
+    def table_names(self) -> dict[str, str]:
+        return {**super().table_names(), "invoices": self.invoices_table}
+
+
+class ApiSettings(PaymentsSettings):
+    """api: the operator API. It opens accounts with their Stripe customer (R6) and reads
+    invoices."""
+
+    invoices_table: str = Field(alias="INVOICES_TABLE")
 
     def table_names(self) -> dict[str, str]:
         return {**super().table_names(), "invoices": self.invoices_table}

@@ -19,13 +19,13 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from functions.adapters.accounts import AccountStore
+from functions.adapters.cards import CardStore
 from functions.adapters.event_bus import EventBus
 from functions.adapters.invoicing import InvoiceStore
 from functions.billing.account import Account
 from functions.billing.invoices import AttemptOutcome, Card, Invoice, PaymentAttempt
 from functions.billing.money import Money
 from functions.billing.payments import CardNotOwned, Payments
-from functions.card_updated.card_store import CardStore
 from functions.usecases.collection import Collection, outcome_events
 
 logger = Logger(child=True)

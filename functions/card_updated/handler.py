@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from functions.adapters import clock
 from functions.adapters.accounts import AccountStore
+from functions.adapters.cards import CardStore
 from functions.adapters.event_bus import EventBus
 from functions.adapters.identity import NotAuthenticated, contractor_id
 from functions.adapters.invoicing import InvoiceStore
@@ -43,7 +44,6 @@ from functions.billing.payments import (
     PaymentsRejected,
     PaymentsUnavailable,
 )
-from functions.card_updated.card_store import CardStore
 from functions.card_updated.card_update import CardUpdate, EventsNotPublished, PaymentWebhooks
 from functions.usecases.collection import Collection
 
