@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import stripe
 
-from functions.adapters.secrets import StripeSecrets
+from functions.adapters.secrets import StripeSecrets, stripe_secrets
 from functions.billing.invoices import AttemptOutcome, Card
 from functions.billing.money import Money
 from functions.billing.payments import (
@@ -341,9 +341,17 @@ class StripePayments:
 
 
 @functools.lru_cache(maxsize=4)
+@functools.cache
 def stripe_payments(secrets: StripeSecrets) -> StripePayments:
-    """The payments adapter for these credentials, reused while they stay the same."""
+    """The payments adapter for these credentials, reused while they stay the same, so a
+    rotated key takes effect without a cold start."""
     return StripePayments(stripe_client(secrets.api_key, secrets.api_base))
+
+
+def payments_from_secret(secret_name: str) -> Callable[[], StripePayments]:
+    """A provider of the payments adapter with the keys the secret holds when it is called
+    (read through Powertools' cache)."""
+    return lambda: stripe_payments(stripe_secrets(secret_name))
 
 
 def _request_key() -> str:

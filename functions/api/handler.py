@@ -18,8 +18,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, Str
 
 from functions.adapters import clock
 from functions.adapters.accounts import AccountStore
+from functions.adapters.cards import CardStore
 from functions.adapters.invoicing import InvoiceStore
 from functions.adapters.models import bind_tables
+from functions.adapters.payments import payments_from_secret
 from functions.adapters.settings import ApiSettings
 from functions.api.invoice_views import invoice_detail, invoice_summary
 from functions.api.views import billing_state
@@ -37,6 +39,7 @@ from functions.billing.errors import (
     StorageUnavailable,
 )
 from functions.billing.money import Money
+from functions.billing.payments import PaymentsError
 
 settings = ApiSettings.from_env()
 bind_tables(settings.table_names())
@@ -45,6 +48,8 @@ tracer = Tracer()
 app = APIGatewayRestResolver(enable_validation=True)
 accounts = AccountStore()
 invoices = InvoiceStore()
+cards = CardStore(accounts)
+payments = payments_from_secret(settings.stripe_secret_name)
 
 Text = Annotated[StrictStr, Field(min_length=1, max_length=200)]
 
@@ -91,7 +96,19 @@ def create_account(body: Annotated[NewAccount, Body()]) -> Response[dict[str, An
     )
     accounts.create(account, now)
     logger.info("account opened", extra={"contractor_id": account.contractor_id})
-    return Response(201, "application/json", billing_state(account, now))
+    _open_stripe_customer(body.contractor_id, body.business_name, body.billing_email)
+    return Response(201, "application/json", billing_state(accounts.get(body.contractor_id), now))
+
+
+def _open_stripe_customer(contractor_id: str, business_name: str, email: str) -> None:
+    """R6: the Stripe customer is created with the account (idempotent per contractor).
+    When Stripe cannot be reached the account stands without one, and the card routes
+    create it on first use."""
+    try:
+        customer_id = payments().create_customer(contractor_id, business_name, email)
+        cards.keep_customer(contractor_id, customer_id)
+    except PaymentsError:
+        logger.warning("Stripe customer not created", extra={"contractor_id": contractor_id})
 
 
 @app.get("/admin/accounts/<contractor_id>")

@@ -13,7 +13,6 @@ status codes in one place: the exception handlers at the end of this module.
 
 import base64
 import binascii
-from functools import cache
 from typing import Annotated, Any
 
 import boto3
@@ -32,7 +31,7 @@ from functions.adapters.identity import NotAuthenticated, contractor_id
 from functions.adapters.invoicing import InvoiceStore
 from functions.adapters.mailer import SesMailer
 from functions.adapters.models import bind_tables
-from functions.adapters.payments import stripe_payments
+from functions.adapters.payments import payments_from_secret
 from functions.adapters.secrets import StripeSecrets, stripe_secrets
 from functions.adapters.settings import CardUpdatedSettings
 from functions.billing.errors import AccountNotFound, StorageUnavailable
@@ -40,7 +39,6 @@ from functions.billing.payments import (
     CardNotOwned,
     CardNotReady,
     InvalidWebhook,
-    Payments,
     PaymentsRejected,
     PaymentsUnavailable,
 )
@@ -62,15 +60,7 @@ def secrets() -> StripeSecrets:
     return stripe_secrets(settings.stripe_secret_name)
 
 
-def payments() -> Payments:
-    """Stripe, with one client per set of keys, so a rotated key takes effect without a
-    cold start."""
-    return _payments_for(secrets())
-
-
-@cache
-def _payments_for(keys: StripeSecrets) -> Payments:
-    return stripe_payments(keys)
+payments = payments_from_secret(settings.stripe_secret_name)
 
 
 accounts = AccountStore()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import boto3
@@ -23,11 +22,9 @@ from functions.adapters.event_bus import EventBus
 from functions.adapters.invoicing import InvoiceStore
 from functions.adapters.mailer import SesMailer
 from functions.adapters.models import bind_tables
-from functions.adapters.payments import stripe_payments
-from functions.adapters.secrets import StripeSecrets, stripe_secrets
+from functions.adapters.payments import payments_from_secret
 from functions.adapters.settings import WeeklyInvoiceSettings
 from functions.billing.invoices import Invoice
-from functions.billing.payments import Payments
 from functions.usecases.collection import Collection
 from functions.weekly_invoice.billing_run import BillingRun, WeeklyWork
 
@@ -38,15 +35,7 @@ tracer = Tracer()
 metrics = Metrics()
 
 
-def payments() -> Payments:
-    """Stripe, with the keys of the secret as they are now (cached by Powertools); one
-    client per set of keys, so a rotated key takes effect without a cold start."""
-    return _payments_for(stripe_secrets(settings.stripe_secret_name))
-
-
-@cache
-def _payments_for(secrets: StripeSecrets) -> Payments:
-    return stripe_payments(secrets)
+payments = payments_from_secret(settings.stripe_secret_name)
 
 
 invoices = InvoiceStore()

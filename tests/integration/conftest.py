@@ -55,8 +55,22 @@ def on_lead(aws: Resources, clock: Clock) -> ModuleType:
 
 
 @pytest.fixture
-def api(aws: Resources, clock: Clock) -> ModuleType:
+def api(
+    aws: Resources, clock: Clock, localstripe: str, monkeypatch: pytest.MonkeyPatch
+) -> ModuleType:
     """The real operator API handler module, initialised against this test's resources."""
+    import json
+
+    import boto3
+
+    secret = boto3.client("secretsmanager").create_secret(
+        Name="test-stripe-api",
+        SecretString=json.dumps(
+            {"api_key": API_KEY, "webhook_secret": "whsec_api", "api_base": localstripe}
+        ),
+    )
+    monkeypatch.setenv("INVOICES_TABLE", TABLES["invoices"])
+    monkeypatch.setenv("STRIPE_SECRET_NAME", secret["ARN"])
     import functions.api.handler as module
 
     return importlib.reload(module)

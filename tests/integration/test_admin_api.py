@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from types import ModuleType
 from typing import Any
 
 import pytest
+import stripe
 
-from functions.adapters.models import LedgerEntryModel
+from functions.adapters.invoicing import InvoiceStore
+from functions.adapters.models import AccountModel, LedgerEntryModel
+from functions.billing.invoices import InvoiceKind, weekly_invoice_id
 from tests.integration.conftest import Clock
+from tests.integration.steps import deliver, lead, records_for
 from tests.support.aws import LambdaContext, rest_event
+from tests.support.cards import API_KEY
 
 VALID = {
     "contractor_id": "c-1",
@@ -114,3 +120,55 @@ def test_a_missing_field_answers_400_naming_it(api):
     status, answer = call(api, "POST", "/admin/accounts", body)
     assert status == 400
     assert "timezone" in answer["message"]
+
+
+def test_r6_opening_an_account_creates_its_stripe_customer(api, localstripe):
+    assert call(api, "POST", "/admin/accounts", VALID)[0] == 201
+    customer_id = AccountModel.get("c-1").stripe_customer_id
+    assert customer_id and customer_id.startswith("cus_")
+    api_client = stripe.StripeClient(API_KEY, base_addresses={"api": localstripe})
+    customer = api_client.v1.customers.retrieve(customer_id)
+    assert customer.metadata.to_dict().get("contractor_id") == "c-1"
+
+
+def test_invoices_are_listed_newest_first_a_page_at_a_time_and_shown_with_their_lines(
+    api, on_lead, aws, clock: Clock
+):
+    call(api, "POST", "/admin/accounts", {**VALID, "timezone": "America/Chicago"})
+    store = InvoiceStore()
+    issued = []
+    for week, friday in enumerate(["2026-11-06", "2026-11-13", "2026-11-20"]):
+        clock.set(f"{friday}T10:00:00-06:00")
+        deliver(
+            on_lead,
+            records_for(aws, [lead(f"L{week}", 1_000 + week, at=f"{friday}T09:00:00-06:00")]),
+        )
+        invoice_id = weekly_invoice_id("c-1", date.fromisoformat(friday))
+        store.issue("c-1", invoice_id, InvoiceKind.WEEKLY, clock.now())
+        issued.append(invoice_id)
+
+    status, first = call(api, "GET", "/admin/accounts/c-1/invoices?limit=2")
+    assert status == 200
+    assert [item["invoice_id"] for item in first["items"]] == issued[::-1][:2]
+    assert first["next_cursor"]
+    _, second = call(
+        api, "GET", f"/admin/accounts/c-1/invoices?limit=2&cursor={first['next_cursor']}"
+    )
+    assert [item["invoice_id"] for item in second["items"]] == [issued[0]]
+    assert second["next_cursor"] is None
+
+    status, detail = call(api, "GET", f"/admin/invoices/{issued[2]}")
+    assert status == 200
+    assert detail["contractor_id"] == "c-1"
+    assert (detail["kind"], detail["status"], detail["total_cents"]) == ("weekly", "open", 1_002)
+    assert detail["issued_at"] == "2026-11-20T10:00:00-06:00"
+    assert detail["lines"] == [
+        {
+            "lead_id": "L2",
+            "delivered_at": "2026-11-20T09:00:00-06:00",
+            "category": "roofing",
+            "amount_cents": 1_002,
+        }
+    ]
+    assert detail["attempts"] == []
+    assert call(api, "GET", "/admin/invoices/nope~W2026-11-20")[0] == 404

@@ -148,15 +148,21 @@ class LambdaContext:
 
 
 def rest_event(method: str, path: str, body: Any = None) -> dict[str, Any]:
-    """An API Gateway REST (v1) proxy event."""
+    """An API Gateway REST (v1) proxy event; a query string in ``path`` becomes its
+    parameters."""
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(path)
+    path = parts.path
+    query = parse_qs(parts.query)
     return {
         "resource": path,
         "path": path,
         "httpMethod": method,
         "headers": {"Content-Type": "application/json"},
         "multiValueHeaders": {"Content-Type": ["application/json"]},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
+        "queryStringParameters": {key: values[-1] for key, values in query.items()} or None,
+        "multiValueQueryStringParameters": query or None,
         "pathParameters": None,
         "stageVariables": None,
         "requestContext": {
