@@ -176,18 +176,40 @@ def test_r6_an_account_without_a_card_is_past_due_with_reason_no_card(
     assert (invoice.status, invoice.attempts[0].outcome) == ("past_due", "no_card")
 
 
+@pytest.mark.parametrize(
+    ("locale", "subject_word", "paid_with", "line_date"),
+    [
+        ("en", "paid", "Visa ending in 4242", "Nov 20, 2026"),
+        ("es", "pagada", "Visa terminada en 4242", "20 nov 2026"),
+    ],
+)
 def test_r5_the_email_carries_every_lead_the_total_and_a_pdf_with_the_same_total(
-    on_lead, weekly_invoice, aws: Resources, clock: Clock, cid: str, localstripe: str
+    on_lead,
+    weekly_invoice,
+    aws: Resources,
+    clock: Clock,
+    cid: str,
+    localstripe: str,
+    locale,
+    subject_word,
+    paid_with,
+    line_date,
 ):
-    open_contractor(cid)
+    open_contractor(cid, locale=locale)
     save_card(localstripe, cid)
     deliver(on_lead, records_for(aws, [lead("A1", 4_500, cid), lead("A2", 3_050, cid)]))
     invoke(weekly_invoice, {"Records": friday_run(weekly_invoice, clock)})
     [mail] = sent_mail()
+    assert mail["To"] == "billing@acme.example"
+    assert subject_word in mail["Subject"] and "$75.50" in mail["Subject"]
     text = mail.get_body(preferencelist=("plain",)).get_content()
-    assert "$75.50" in text and "$45.00" in text and "$30.50" in text
-    assert "4242" in text
-    assert "(866) 332-7134" in text and "support@craftjack.com" in text
+    html = mail.get_body(preferencelist=("html",)).get_content()
+    for body in (text, html):
+        assert "$75.50" in body and "$45.00" in body and "$30.50" in body
+        assert "A1" in body and "A2" in body and "roofing" in body
+        assert line_date in body
+        assert paid_with in body
+        assert "(866) 332-7134" in body and "support@craftjack.com" in body
     [attachment] = list(mail.iter_attachments())
     assert attachment.get_content_type() == "application/pdf"
     pdf = PdfReader(io.BytesIO(attachment.get_content()))
