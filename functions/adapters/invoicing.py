@@ -411,10 +411,16 @@ class InvoiceStore:
                         condition=LedgerEntryModel.entry_id.does_not_exist(),
                     )
             except TransactWriteError as error:
+                # The transaction sends its put first, then its updates: the ledger entry,
+                # the invoice, the account. Either of the first two failing its condition
+                # means another run issued this invoice.
                 reasons = error.cancellation_reasons or []
-                invoice_reason = reasons[0] if reasons else None
-                if invoice_reason is not None and invoice_reason.code == CONDITION_FAILED:
-                    return self.get(draft.invoice_id)  # issued concurrently
+                issued_elsewhere = any(
+                    reason is not None and reason.code == CONDITION_FAILED
+                    for reason in reasons[:2]
+                )
+                if issued_elsewhere:
+                    return self.get(draft.invoice_id)
                 codes = {reason.code for reason in reasons if reason is not None}
                 if codes and codes <= RETRYABLE_CANCELLATIONS | {CONDITION_FAILED}:
                     continue  # the account moved (a charge landed): read it again
