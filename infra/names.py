@@ -16,6 +16,7 @@ from typing import Final
 
 from functions.adapters.settings import (
     ApiSettings,
+    CardUpdatedSettings,
     FunctionSettings,
     OnLeadSettings,
     PaymentsSettings,
@@ -34,11 +35,13 @@ API_STAGE_NAME: Final = "prod"
 ON_LEAD: Final = "on_lead"
 API: Final = "api"
 WEEKLY_INVOICE: Final = "weekly_invoice"
+CARD_UPDATED: Final = "card_updated"
 
 FUNCTION_SETTINGS: Final[dict[str, type[FunctionSettings]]] = {
     ON_LEAD: OnLeadSettings,
     API: ApiSettings,
     WEEKLY_INVOICE: WeeklyInvoiceSettings,
+    CARD_UPDATED: CardUpdatedSettings,
 }
 
 
@@ -90,6 +93,7 @@ FUNCTION_LOGICAL_IDS: Final[dict[str, str]] = {
     ON_LEAD: "OnLeadFunction",
     API: "ApiFunction",
     WEEKLY_INVOICE: "WeeklyInvoiceFunction",
+    CARD_UPDATED: "CardUpdatedFunction",
 }
 EVENT_BUS_LOGICAL_ID: Final = "EventBus"
 QUARANTINE_QUEUE_LOGICAL_ID: Final = "QuarantineQueue"
@@ -106,6 +110,18 @@ WEEKLY_INVOICE_FAILURE_QUEUE_LOGICAL_ID: Final = "WeeklyInvoiceFailureQueue"
 INVOICE_WORK_MAPPING_LOGICAL_ID: Final = "WeeklyInvoiceWorkQueueMapping"
 ACCOUNTS_STREAM_MAPPING_LOGICAL_ID: Final = "WeeklyInvoiceAccountsStreamMapping"
 WEEKLY_INVOICE_SCHEDULER_ROLE_LOGICAL_ID: Final = "WeeklyInvoiceSchedulerRole"
+CONTRACTOR_USER_POOL_LOGICAL_ID: Final = "ContractorUserPool"
+CONTRACTOR_APP_CLIENT_LOGICAL_ID: Final = "ContractorAppClient"
+BILLING_RESOURCE_SERVER_LOGICAL_ID: Final = "BillingResourceServer"
+CONTRACTOR_USER_POOL_DOMAIN_LOGICAL_ID: Final = "ContractorUserPoolDomain"
+CONTRACTOR_AUTHORIZER_LOGICAL_ID: Final = "ContractorAuthorizer"
+CONTRACTOR_APP_CALLBACK_URLS_PARAMETER: Final = "ContractorAppCallbackUrls"
+
+# The OAuth scope of the contractor routes: the resource server's identifier, then the
+# scope's name, as Cognito writes it into an access token's ``scope`` claim.
+BILLING_RESOURCE_SERVER: Final = "billing"
+CONTRACTOR_SCOPE_NAME: Final = "contractor"
+CONTRACTOR_SCOPE: Final = f"{BILLING_RESOURCE_SERVER}/{CONTRACTOR_SCOPE_NAME}"
 
 
 def weekly_invoice_schedule_logical_id(timezone: str) -> str:

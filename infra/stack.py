@@ -1,5 +1,6 @@
 """The lead billing stack: tables, event bus, queues, functions, the leads stream mapping,
-the invoicing (``infra/weekly_invoice.py``), the operator API and the alarms an operator
+the invoicing (``infra/weekly_invoice.py``), the card flow and Stripe's webhooks
+(``infra/card_updated.py``), the contractors' user pool, the API and the alarms an operator
 acts on.
 """
 
@@ -15,7 +16,9 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from constructs import Construct
 
 from infra import names
-from infra.api import OperatorApi
+from infra.api import BillingApi
+from infra.card_updated import CardUpdated
+from infra.contractors import ContractorIdentity
 from infra.emails import EmailSending
 from infra.function import BillingFunction, DependenciesLayer
 from infra.nag import acknowledge
@@ -133,14 +136,19 @@ class LeadBillingStack(Stack):
         # Creating the mapping checks that the role can read the stream.
         self.leads_stream_mapping.node.add_dependency(leads_stream_read)
 
+        self.stripe = StripeSecret(self, "Stripe")
+        self.email = EmailSending(self, "Email")
+
         api = BillingFunction(
             self,
             "Api",
             name=names.API,
-            description="Operator API: contractor accounts and their ledgers",
+            description="Operator API: contractor accounts, their ledgers and invoices",
             environment={
                 names.ACCOUNTS_TABLE: tables.accounts.table_name,
                 names.LEDGER_TABLE: tables.ledger.table_name,
+                names.INVOICES_TABLE: tables.invoices.table_name,
+                names.STRIPE_SECRET_NAME: self.stripe.secret_arn,
             },
             layer=layer,
             timeout=Duration.seconds(10),
@@ -158,12 +166,19 @@ class LeadBillingStack(Stack):
                     *tables.arns_with_indexes("accounts"),
                     *tables.arns_with_indexes("ledger"),
                 ],
-            )
+            ),
+            # Operators read invoices: one by its id, or an account's newest first.
+            iam.PolicyStatement(
+                actions=["dynamodb:GetItem"], resources=[tables.invoices.table_arn]
+            ),
+            iam.PolicyStatement(
+                actions=["dynamodb:Query"],
+                resources=[tables.index_arn("invoices", "by_contractor")],
+            ),
         )
-        self.operator_api = OperatorApi(self, "OperatorApi", handler=api.function)
+        # Opening an account creates its Stripe customer (R6).
+        self.stripe.grant_read(api)
 
-        self.stripe = StripeSecret(self, "Stripe")
-        self.email = EmailSending(self, "Email")
         self.weekly_invoice = WeeklyInvoice(
             self,
             "WeeklyInvoice",
@@ -173,11 +188,31 @@ class LeadBillingStack(Stack):
             stripe=self.stripe,
             email=self.email,
         )
+        self.card_updated = CardUpdated(
+            self,
+            "CardUpdated",
+            tables=tables,
+            bus=bus,
+            layer=layer,
+            stripe=self.stripe,
+            email=self.email,
+        )
+
+        self.contractors = ContractorIdentity(self, "Contractors")
+        # Construct id of the API's first version, kept so that its resources stay.
+        self.api = BillingApi(
+            self,
+            "OperatorApi",
+            api=api.function,
+            card_updated=self.card_updated.function.function,
+            contractors=self.contractors,
+        )
 
         self.functions = {
             names.ON_LEAD: on_lead,
             names.API: api,
             names.WEEKLY_INVOICE: self.weekly_invoice.function,
+            names.CARD_UPDATED: self.card_updated.function,
         }
         self.tables = tables
         self.bus = bus

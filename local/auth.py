@@ -1,8 +1,14 @@
 """Tokens for the local gateway: RS256 JWTs signed with a key pair made at start.
 
-A contractor token stands for a Cognito access token (``sub`` is the contractor id) and
-is accepted on methods with a Cognito authorizer; an admin token (``role: admin``) stands
-for the IAM credentials of an operator and is accepted on ``AWS_IAM`` methods.
+A contractor token stands for a Cognito access token: issued to the app client
+``client_id``, with the contractor id as ``username`` (the claim the functions read) and a
+``sub`` that, as in Cognito, is an opaque id of the user rather than the contractor id, and
+with the OAuth scopes of its ``scope`` claim (space separated). It is accepted on methods
+with a Cognito authorizer. An admin token (``role: admin``) stands for the IAM credentials
+of an operator and is accepted on ``AWS_IAM`` methods only.
+
+Like a Cognito access token, neither carries an ``aud`` claim: the client a token was
+issued to is its ``client_id``, which ``verify`` checks.
 """
 
 from __future__ import annotations
@@ -18,6 +24,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 CLIENT_ID = "local-client"
 KEY_ID = "local-1"
+# The namespace of the local users' ``sub``: one stable id per contractor id.
+_USER_NAMESPACE = uuid.UUID("6f1c2b0e-5d1a-4c8e-9b7e-3a2f4d6c8e10")
+
+
+def user_sub(contractor_id: str) -> str:
+    """The ``sub`` of a contractor's local user: stable, and not the contractor id."""
+    return str(uuid.uuid5(_USER_NAMESPACE, contractor_id))
 
 
 class TokenIssuer:
@@ -40,7 +53,6 @@ class TokenIssuer:
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": self.issuer,
-            "aud": self.client_id,
             "client_id": self.client_id,
             "iat": now,
             "auth_time": now,
@@ -49,7 +61,7 @@ class TokenIssuer:
             "token_use": "access",
         }
         if contractor_id is not None:
-            claims["sub"] = contractor_id
+            claims["sub"] = user_sub(contractor_id)
             claims["username"] = contractor_id
         else:
             claims["sub"] = str(role)
@@ -59,16 +71,17 @@ class TokenIssuer:
         return jwt.encode(claims, self._private_key, algorithm="RS256", headers={"kid": KEY_ID})
 
     def verify(self, token: str) -> dict[str, Any]:
-        """The token's claims; raises ``jwt.InvalidTokenError`` for a bad signature, issuer,
-        audience or an expired token."""
+        """The token's claims; raises ``jwt.InvalidTokenError`` for a bad signature, another
+        issuer, another client, or an expired token."""
         claims: dict[str, Any] = jwt.decode(
             token,
             self._public_key,
             algorithms=["RS256"],
             issuer=self.issuer,
-            audience=self.client_id,
-            options={"require": ["exp", "iss", "sub"]},
+            options={"require": ["exp", "iss", "sub", "client_id"], "verify_aud": False},
         )
+        if claims["client_id"] != self.client_id:
+            raise jwt.InvalidAudienceError("the token was issued to another client")
         return claims
 
     def jwks(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -51,6 +52,16 @@ def create_demo_account(stack: LocalStack) -> str:
     return f"demo account created: POST /admin/accounts answered {response.status_code}"
 
 
+def _shown(path: str) -> str:
+    """A path as a person at the repository types it: relative to the working directory
+    when it lies under it."""
+    absolute = Path(path).resolve()
+    try:
+        return f"{absolute.relative_to(Path.cwd())}/"
+    except ValueError:
+        return f"{absolute}/"
+
+
 def banner(stack: LocalStack) -> str:
     config = stack.config()
     api, aws = config["api_endpoint"], config["aws_endpoint"]
@@ -64,6 +75,9 @@ def banner(stack: LocalStack) -> str:
         f"  Stripe         {config['stripe_endpoint']}  (api key sk_test_anything)",
         f"  Clock          {config['now']}  (simulated; moves only when told)",
         f"  Event bus      {config['event_bus']}",
+        f"  Emails         {_shown(config['emails_directory'])}  (one folder per email: "
+        "message.html, message.txt, attachments;",
+        "                 written when /_local/emails is read or the clock moves)",
         "  Tables",
         *(f"    {key:<12} {name}" for key, name in config["tables"].items()),
     ]
@@ -83,6 +97,10 @@ def banner(stack: LocalStack) -> str:
         f"  curl -s -X POST {api}/_local/clock -d '{{\"advance_seconds\": 86400}}'",
         f"  curl -s {api}/_local/emails    # also /_local/events, /_local/invocations,"
         " /_local/config",
+        f"  CONTRACTOR=$(curl -s -X POST {api}/_local/token -d "
+        f'\'{{"contractor_id": "{DEMO_ACCOUNT["contractor_id"]}"}}\''
+        " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"token\"])')",
+        f'  curl -s -X POST -H "Authorization: Bearer $CONTRACTOR" {api}/me/card/setup-intent',
         "",
         "Ctrl-C stops everything.",
     ]

@@ -1,8 +1,14 @@
 """The mail the functions sent through SES, read back from the AWS emulator.
 
 The emulator keeps sent messages in memory and shows them in ``/moto-api/data.json``;
-raw MIME messages are parsed with the ``email`` package, and their attachments written
-to disk so that a person can open the invoice PDF.
+raw MIME messages are parsed with the ``email`` package. Each message is also written to
+disk for a person to open, in a folder of its own under the mailbox's directory::
+
+    <directory>/<message id>/message.html   the HTML body, as a mail client shows it
+    <directory>/<message id>/message.txt    the plain-text body
+    <directory>/<message id>/invoice.pdf    each attachment, under its file name
+
+A body the message does not have is not written.
 """
 
 from __future__ import annotations
@@ -21,10 +27,29 @@ from typing import Any
 
 import requests
 
+HTML_FILE = "message.html"
+TEXT_FILE = "message.txt"
+
 
 def _safe_filename(name: str) -> str:
     cleaned = re.sub(r"[^\w.\- ]", "_", name).strip(" .")
     return cleaned or "attachment"
+
+
+def message_folder(directory: Path, message_id: str) -> Path:
+    return directory / _safe_filename(message_id)
+
+
+def _write_bodies(folder: Path, message: dict[str, Any]) -> None:
+    """Write the message's bodies beside its attachments; their paths go in the message."""
+    for key, filename in (("html", HTML_FILE), ("text", TEXT_FILE)):
+        body = message.get(key)
+        path = None
+        if body is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / filename
+            path.write_text(body, encoding="utf-8")
+        message[f"{key}_path"] = str(path) if path is not None else None
 
 
 def parse_raw_message(
@@ -39,17 +64,21 @@ def parse_raw_message(
             sent_at = email.utils.parsedate_to_datetime(str(parsed["Date"])).astimezone(UTC)
     text_part = parsed.get_body(preferencelist=("plain",))
     html_part = parsed.get_body(preferencelist=("html",))
+    folder = message_folder(directory, message_id)
     attachments = []
+    reserved = {HTML_FILE, TEXT_FILE}
     for index, part in enumerate(parsed.iter_attachments()):
         filename = _safe_filename(part.get_filename() or f"attachment-{index + 1}")
-        target = directory / _safe_filename(message_id) / filename
+        if filename in reserved:
+            filename = f"attachment-{index + 1}-{filename}"
+        target = folder / filename
         target.parent.mkdir(parents=True, exist_ok=True)
         content = part.get_payload(decode=True)
         target.write_bytes(content if isinstance(content, bytes) else b"")
         attachments.append(
             {"filename": filename, "content_type": part.get_content_type(), "path": str(target)}
         )
-    return {
+    message = {
         "id": message_id,
         "from": str(parsed["From"] or ""),
         "to": to or list(destinations),
@@ -59,13 +88,16 @@ def parse_raw_message(
         "html": html_part.get_content() if html_part is not None else None,
         "attachments": attachments,
     }
+    _write_bodies(folder, message)
+    return message
 
 
-def _simple_message(item: dict[str, Any], sent_at: datetime) -> dict[str, Any]:
+def simple_message(item: dict[str, Any], directory: Path, sent_at: datetime) -> dict[str, Any]:
+    """A message sent with SES's simple or templated content (no MIME to parse)."""
     destinations = item.get("destinations") or {}
     body = str(item.get("body") or "")
     is_html = bool(re.search(r"<\w+[^>]*>", body))
-    return {
+    message = {
         "id": item["id"],
         "from": item.get("source", ""),
         "to": list(
@@ -77,6 +109,8 @@ def _simple_message(item: dict[str, Any], sent_at: datetime) -> dict[str, Any]:
         "html": body if is_html else None,
         "attachments": [],
     }
+    _write_bodies(message_folder(directory, str(item["id"])), message)
+    return message
 
 
 class Mailbox:
@@ -86,6 +120,11 @@ class Mailbox:
         self._now = now
         self._seen: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
+
+    @property
+    def directory(self) -> Path:
+        """Where each message is written, one folder per message."""
+        return self._directory
 
     def refresh(self) -> list[dict[str, Any]]:
         """Read the emulator's sent messages; a message's ``sent_at`` is its Date header,
@@ -104,10 +143,10 @@ class Mailbox:
                     )
             for item in data.get("Message", []):
                 if item["id"] not in self._seen:
-                    self._seen[item["id"]] = _simple_message(item, now)
+                    self._seen[item["id"]] = simple_message(item, self._directory, now)
             for item in data.get("TemplateMessage", []):
                 if item["id"] not in self._seen:
-                    message = _simple_message(item, now)
+                    message = simple_message(item, self._directory, now)
                     message["template"] = item.get("template")
                     message["template_data"] = item.get("template_data")
                     self._seen[item["id"]] = message

@@ -1,11 +1,20 @@
 """The local API Gateway: the template's REST API routes, turned into Lambda proxy events
 (REST API, payload version 1.0), and the local stack's own ``/_local`` endpoints.
 
-Authorization stands in for what API Gateway does in front of the functions: ``AWS_IAM``
-methods accept only an admin token, Cognito-authorized methods only a contractor token
-whose claims reach the function in ``requestContext.authorizer.claims``. Both are bearer
-JWTs from ``POST /_local/token``. Like API Gateway, a path or method the API does not have
-answers 403 ``Missing Authentication Token``.
+Authorization stands in for what API Gateway does in front of the functions, method by
+method, as the template sets it:
+
+* ``AWS_IAM``: an admin token only (it stands for an operator's SigV4 signature); any other
+  token answers 403.
+* ``COGNITO_USER_POOLS``: a contractor token whose signature, issuer, client and expiry
+  verify (401 otherwise, as for no token or an admin token); when the method names
+  ``AuthorizationScopes``, an access token whose ``scope`` claim (space separated) grants
+  one of them (403 otherwise). Its claims reach the function in
+  ``requestContext.authorizer.claims``, ``username`` (the contractor id) among them.
+* ``NONE``: no token; the request goes to the function as it came.
+
+Tokens are bearer JWTs from ``POST /_local/token``. Like API Gateway, a path or method the
+API does not have answers 403 ``Missing Authentication Token``.
 """
 
 from __future__ import annotations
@@ -259,10 +268,13 @@ class Gateway:
             if claims.get("role") != "admin":
                 return _json(403, {"message": "Forbidden"}), None
             return None, claims
-        # COGNITO_USER_POOLS
-        if claims.get("role") is not None:
-            return _json(403, {"message": "Forbidden"}), None
+        # COGNITO_USER_POOLS: a token of the user pool, which an admin token is not.
+        if claims.get("role") is not None or not claims.get("username"):
+            return _json(401, {"message": "Unauthorized"}), None
         if route.scopes:
+            # With scopes, API Gateway takes access tokens only, granted one of them.
+            if claims.get("token_use") != "access":
+                return _json(401, {"message": "Unauthorized"}), None
             granted = set(str(claims.get("scope", "")).split())
             if not granted & set(route.scopes):
                 return _json(403, {"message": "Forbidden"}), None

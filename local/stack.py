@@ -141,6 +141,12 @@ class LocalStack:
     def stripe_endpoint(self) -> str:
         return f"http://127.0.0.1:{self.stripe_port}"
 
+    @property
+    def emails_directory(self) -> Path:
+        """Where the emails sent are written for a person to read, one folder per email
+        (``local/emails.py``)."""
+        return self.state_dir / "emails"
+
     def client(self, service: str) -> Any:
         """A boto3 client for the local AWS endpoint."""
         return boto3.client(
@@ -285,7 +291,7 @@ class LocalStack:
         for pump in [*self._pumps, *self._queue_pumps]:
             pump.start()
         self._scheduler = Scheduler(schedules, start)
-        self._mailbox = Mailbox(self.aws_endpoint, self.state_dir / "emails", self._clock.now)
+        self._mailbox = Mailbox(self.aws_endpoint, self.emails_directory, self._clock.now)
         self._tokens = TokenIssuer(issuer=f"{self.api_url}/_local")
         scopes = sorted({scope for route in self._routes for scope in route.scopes})
         binary_types: list[str] = []
@@ -455,6 +461,7 @@ class LocalStack:
             },
             "stripe_webhook": self._stripe_webhook,
             "email_identities": list(self._provisioned.email_identities),
+            "emails_directory": str(self.emails_directory),
             "queue_mappings": [
                 {
                     "name": friendly_name(pump.spec.logical_id, resources[pump.spec.logical_id]),

@@ -416,8 +416,7 @@ class InvoiceStore:
                 # means another run issued this invoice.
                 reasons = error.cancellation_reasons or []
                 issued_elsewhere = any(
-                    reason is not None and reason.code == CONDITION_FAILED
-                    for reason in reasons[:2]
+                    reason is not None and reason.code == CONDITION_FAILED for reason in reasons[:2]
                 )
                 if issued_elsewhere:
                     return self.get(draft.invoice_id)

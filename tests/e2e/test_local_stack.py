@@ -96,8 +96,9 @@ def test_admin_routes_take_only_an_admin_token(fixture_client):
 
 def test_contractor_routes_take_only_a_contractor_token_and_see_its_claims(fixture_client):
     assert fixture_client.request("GET", "/me").status_code == 401
+    # An admin token is no token of the user pool.
     assert (
-        fixture_client.request("GET", "/me", token=fixture_client.admin_token()).status_code == 403
+        fixture_client.request("GET", "/me", token=fixture_client.admin_token()).status_code == 401
     )
     no_scope = fixture_client.token(contractor_id="c-me", scope="other/scope")
     assert fixture_client.request("GET", "/me", token=no_scope).status_code == 403
@@ -366,6 +367,11 @@ def test_schedules_fire_in_order_at_their_instants_and_mail_is_readable(fixture_
     assert attachment["filename"] == "invoice.pdf"
     assert attachment["content_type"] == "application/pdf"
     assert Path(attachment["path"]).read_bytes() == b"%PDF-1.4 fixture"
+    # A person opens the email as a mail client shows it, beside its attachments.
+    folder = Path(attachment["path"]).parent
+    assert folder.parent == Path(fixture_client.config["emails_directory"])
+    assert Path(first["html_path"]) == folder / "message.html"
+    assert (folder / "message.html").read_text() == first["html"]
 
 
 def test_the_stack_refuses_to_start_on_a_port_in_use(fixture_stack, tmp_path):

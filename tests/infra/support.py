@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,3 +57,24 @@ def resources_of(statement: dict[str, Any]) -> list[Any]:
 
 def get_att(logical_id: str, attribute: str = "Arn") -> dict[str, Any]:
     return {"Fn::GetAtt": [logical_id, attribute]}
+
+
+def granted(synthesized: Synthesized, function: str, prefix: str) -> dict[str, list[Any]]:
+    """action -> resources, for one service's actions in the function's role."""
+    found: dict[str, list[Any]] = {}
+    for statement in synthesized.role_statements(function):
+        assert statement["Effect"] == "Allow"
+        for action in actions_of(statement):
+            if action.startswith(prefix):
+                found.setdefault(action, []).extend(resources_of(statement))
+    return found
+
+
+def as_set(resources: list[Any]) -> set[str]:
+    """Resources compared regardless of their order (intrinsic functions as JSON)."""
+    return {json.dumps(resource, sort_keys=True) for resource in resources}
+
+
+def index(table: dict[str, Any], name: str) -> dict[str, Any]:
+    """The ARN of a table's index, as the stack writes it from the table's ``Arn``."""
+    return {"Fn::Join": ["", [table, f"/index/{name}"]]}

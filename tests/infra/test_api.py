@@ -1,13 +1,28 @@
-"""The operator API: IAM-authorized routes proxied to the api function, logged, throttled."""
+"""The REST API: operator routes authorized by IAM and proxied to the api function,
+contractor routes authorized by the contractors' user pool with the billing/contractor
+scope, Stripe's webhook open to Stripe and proxied to card_updated; logged and throttled."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 from infra import names
 from tests.infra.support import Synthesized, get_att
+
+OPERATOR_ROUTES = {
+    ("POST", "/admin/accounts"),
+    ("GET", "/admin/accounts/{contractor_id}"),
+    ("GET", "/admin/accounts/{contractor_id}/invoices"),
+    ("GET", "/admin/invoices/{invoice_id}"),
+}
+CONTRACTOR_ROUTES = {
+    ("POST", "/me/card/setup-intent"),
+    ("POST", "/me/card/confirm"),
+}
+WEBHOOK_ROUTE = ("POST", "/webhooks/stripe")
 
 
 def _paths(synthesized: Synthesized) -> dict[str, str]:
@@ -24,35 +39,123 @@ def _paths(synthesized: Synthesized) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def methods(synthesized: Synthesized) -> list[dict[str, Any]]:
-    return [
-        method["Properties"] for method in synthesized.of_type("AWS::ApiGateway::Method").values()
-    ]
-
-
-def test_operator_routes(synthesized: Synthesized, methods: list[dict[str, Any]]) -> None:
+def methods(synthesized: Synthesized) -> dict[tuple[str, str], dict[str, Any]]:
+    """(HTTP method, path) -> the method's properties."""
     paths = _paths(synthesized)
-
-    assert {(method["HttpMethod"], paths[method["ResourceId"]["Ref"]]) for method in methods} == {
-        ("POST", "/admin/accounts"),
-        ("GET", "/admin/accounts/{contractor_id}"),
-    }
-
-
-def test_every_method_is_authorized_by_iam(methods: list[dict[str, Any]]) -> None:
-    assert methods
-    assert [method["AuthorizationType"] for method in methods] == ["AWS_IAM"] * len(methods)
+    found = {}
+    for method in synthesized.of_type("AWS::ApiGateway::Method").values():
+        properties = method["Properties"]
+        route = (properties["HttpMethod"], paths[properties["ResourceId"]["Ref"]])
+        assert route not in found
+        found[route] = properties
+    return found
 
 
-def test_every_method_is_proxied_to_the_api_function(methods: list[dict[str, Any]]) -> None:
-    api_function = get_att(names.FUNCTION_LOGICAL_IDS[names.API])
+def _proxied_to(method: dict[str, Any], function: str) -> bool:
+    integration = method["Integration"]
+    return (
+        integration["Type"] == "AWS_PROXY"
+        and get_att(names.FUNCTION_LOGICAL_IDS[function]) in (integration["Uri"]["Fn::Join"][1])
+    )
 
-    for method in methods:
-        assert method["Integration"]["Type"] == "AWS_PROXY"
-        assert api_function in method["Integration"]["Uri"]["Fn::Join"][1]
+
+def test_the_api_has_the_operator_and_contractor_routes_and_the_webhook(
+    methods: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    assert set(methods) == OPERATOR_ROUTES | CONTRACTOR_ROUTES | {WEBHOOK_ROUTE}
 
 
-def test_the_stage_logs_access_traces_and_throttles(synthesized: Synthesized) -> None:
+def test_every_admin_method_is_authorized_by_iam(
+    methods: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    admin = {route: method for route, method in methods.items() if route[1].startswith("/admin")}
+
+    assert set(admin) == OPERATOR_ROUTES
+    for route, method in admin.items():
+        assert method["AuthorizationType"] == "AWS_IAM", route
+        assert "AuthorizerId" not in method, route
+        assert "AuthorizationScopes" not in method, route
+        assert "RequestValidatorId" in method, route
+
+
+@pytest.mark.parametrize("route", sorted(OPERATOR_ROUTES))
+def test_operator_routes_are_proxied_to_the_api_function(
+    methods: dict[tuple[str, str], dict[str, Any]], route: tuple[str, str]
+) -> None:
+    assert _proxied_to(methods[route], names.API)
+
+
+@pytest.mark.parametrize(
+    ("route", "parameter"),
+    [
+        (("GET", "/admin/accounts/{contractor_id}"), "contractor_id"),
+        (("GET", "/admin/accounts/{contractor_id}/invoices"), "contractor_id"),
+        (("GET", "/admin/invoices/{invoice_id}"), "invoice_id"),
+    ],
+)
+def test_operator_routes_require_their_path_parameter(
+    methods: dict[tuple[str, str], dict[str, Any]], route: tuple[str, str], parameter: str
+) -> None:
+    assert methods[route]["RequestParameters"] == {f"method.request.path.{parameter}": True}
+    assert "RequestValidatorId" in methods[route]
+
+
+def test_every_me_method_requires_a_contractor_access_token_with_the_billing_scope(
+    methods: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    me = {route: method for route, method in methods.items() if route[1].startswith("/me")}
+
+    assert set(me) == CONTRACTOR_ROUTES
+    for route, method in me.items():
+        assert method["AuthorizationType"] == "COGNITO_USER_POOLS", route
+        assert method["AuthorizerId"] == {"Ref": names.CONTRACTOR_AUTHORIZER_LOGICAL_ID}, route
+        assert method["AuthorizationScopes"] == ["billing/contractor"], route
+        assert "RequestValidatorId" in method, route
+
+
+@pytest.mark.parametrize("route", sorted([*CONTRACTOR_ROUTES, WEBHOOK_ROUTE]))
+def test_card_and_webhook_routes_are_proxied_to_card_updated(
+    methods: dict[tuple[str, str], dict[str, Any]], route: tuple[str, str]
+) -> None:
+    assert _proxied_to(methods[route], names.CARD_UPDATED)
+
+
+def test_the_contractor_authorizer_trusts_the_contractors_user_pool_only(
+    synthesized: Synthesized,
+) -> None:
+    (logical_id,) = synthesized.of_type("AWS::ApiGateway::Authorizer")
+    authorizer = synthesized.properties(logical_id)
+
+    assert logical_id == names.CONTRACTOR_AUTHORIZER_LOGICAL_ID
+    assert authorizer["Type"] == "COGNITO_USER_POOLS"
+    assert authorizer["ProviderARNs"] == [get_att(names.CONTRACTOR_USER_POOL_LOGICAL_ID)]
+    assert authorizer["IdentitySource"] == "method.request.header.Authorization"
+    assert authorizer["RestApiId"] == {"Ref": names.OPERATOR_API_LOGICAL_ID}
+
+
+def test_the_webhook_takes_no_token_since_stripe_signs_its_body(
+    methods: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    webhook = methods[WEBHOOK_ROUTE]
+
+    assert webhook["AuthorizationType"] == "NONE"
+    assert "AuthorizerId" not in webhook
+    # The body reaches the function as Stripe sent it, for its signature to verify.
+    assert "RequestValidatorId" not in webhook
+    assert "RequestModels" not in webhook
+
+
+def test_only_the_webhook_is_open_without_authorization(
+    methods: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    assert [
+        route for route, method in methods.items() if method["AuthorizationType"] == "NONE"
+    ] == [WEBHOOK_ROUTE]
+
+
+def test_the_stage_logs_access_traces_and_throttles_the_webhook_further(
+    synthesized: Synthesized,
+) -> None:
     (stage,) = [
         stage["Properties"] for stage in synthesized.of_type("AWS::ApiGateway::Stage").values()
     ]
@@ -61,14 +164,21 @@ def test_the_stage_logs_access_traces_and_throttles(synthesized: Synthesized) ->
     assert stage["RestApiId"] == {"Ref": names.OPERATOR_API_LOGICAL_ID}
     assert synthesized.resources[log_group]["Type"] == "AWS::Logs::LogGroup"
     assert stage["TracingEnabled"] is True
-    assert stage["MethodSettings"] == [
+    assert sorted(stage["MethodSettings"], key=lambda setting: setting["ResourcePath"]) == [
         {
             "DataTraceEnabled": False,
             "HttpMethod": "*",
             "ResourcePath": "/*",
             "ThrottlingBurstLimit": 100,
             "ThrottlingRateLimit": 50,
-        }
+        },
+        {
+            "DataTraceEnabled": False,
+            "HttpMethod": "POST",
+            "ResourcePath": "/~1webhooks~1stripe",
+            "ThrottlingBurstLimit": 40,
+            "ThrottlingRateLimit": 20,
+        },
     ]
 
 
@@ -76,3 +186,25 @@ def test_the_api_is_regional(synthesized: Synthesized) -> None:
     api = synthesized.properties(names.OPERATOR_API_LOGICAL_ID)
 
     assert api["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
+
+
+@pytest.mark.parametrize(
+    ("route", "function"),
+    [
+        *((route, names.API) for route in sorted(OPERATOR_ROUTES)),
+        *((route, names.CARD_UPDATED) for route in sorted([*CONTRACTOR_ROUTES, WEBHOOK_ROUTE])),
+    ],
+)
+def test_api_gateway_may_invoke_each_routes_function_from_that_route_on_the_stage(
+    synthesized: Synthesized, route: tuple[str, str], function: str
+) -> None:
+    method, path = route
+    (stage,) = synthesized.of_type("AWS::ApiGateway::Stage")
+    sources = [
+        permission["Properties"]["SourceArn"]["Fn::Join"][1][-2:]
+        for permission in synthesized.of_type("AWS::Lambda::Permission").values()
+        if permission["Properties"]["FunctionName"] == get_att(names.FUNCTION_LOGICAL_IDS[function])
+        and permission["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    ]
+
+    assert [{"Ref": stage}, f"/{method}{re.sub(r'{[^}]+}', '*', path)}"] in sources

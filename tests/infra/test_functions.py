@@ -11,6 +11,7 @@ from packaging.utils import canonicalize_name
 
 from functions.adapters.settings import (
     ApiSettings,
+    CardUpdatedSettings,
     FunctionSettings,
     OnLeadSettings,
     WeeklyInvoiceSettings,
@@ -23,6 +24,7 @@ SETTINGS: list[tuple[str, type[FunctionSettings]]] = [
     (names.ON_LEAD, OnLeadSettings),
     (names.API, ApiSettings),
     (names.WEEKLY_INVOICE, WeeklyInvoiceSettings),
+    (names.CARD_UPDATED, CardUpdatedSettings),
 ]
 FUNCTIONS = [function for function, _ in SETTINGS]
 POWERTOOLS_ENVIRONMENT = {
@@ -59,6 +61,22 @@ def test_function_tables_are_the_stacks_tables(synthesized: Synthesized, functio
 
     assert variables["ACCOUNTS_TABLE"] == {"Ref": names.TABLE_LOGICAL_IDS["accounts"]}
     assert variables["LEDGER_TABLE"] == {"Ref": names.TABLE_LOGICAL_IDS["ledger"]}
+
+
+def test_api_reads_invoices_and_stripes_keys_from_the_stacks_resources(
+    synthesized: Synthesized,
+) -> None:
+    variables = synthesized.function(names.API)["Environment"]["Variables"]
+
+    assert set(variables) - set(POWERTOOLS_ENVIRONMENT) == {
+        "ACCOUNTS_TABLE",
+        "LEDGER_TABLE",
+        "INVOICES_TABLE",
+        "STRIPE_SECRET_NAME",
+    }
+    assert variables["INVOICES_TABLE"] == {"Ref": names.TABLE_LOGICAL_IDS["invoices"]}
+    # The secret's Ref is its ARN, which Powertools' get_secret takes as a name.
+    assert variables["STRIPE_SECRET_NAME"] == {"Ref": names.STRIPE_SECRET_LOGICAL_ID}
 
 
 def test_on_lead_quarantines_and_publishes_to_the_stacks_resources(

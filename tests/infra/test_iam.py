@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from infra import names
-from tests.infra.support import Synthesized, actions_of, get_att, resources_of
+from tests.infra.support import (
+    Synthesized,
+    actions_of,
+    get_att,
+    granted,
+    index,
+    resources_of,
+)
 
-FUNCTIONS = [names.ON_LEAD, names.API, names.WEEKLY_INVOICE]
+FUNCTIONS = [names.ON_LEAD, names.API, names.WEEKLY_INVOICE, names.CARD_UPDATED]
 ACCOUNTS = get_att(names.TABLE_LOGICAL_IDS["accounts"])
 LEDGER = get_att(names.TABLE_LOGICAL_IDS["ledger"])
-
-
-def _granted(synthesized: Synthesized, function: str, prefix: str) -> dict[str, list[object]]:
-    """action -> resources, for the actions of one service."""
-    granted: dict[str, list[object]] = {}
-    for statement in synthesized.role_statements(function):
-        assert statement["Effect"] == "Allow"
-        for action in actions_of(statement):
-            if action.startswith(prefix):
-                granted.setdefault(action, []).extend(resources_of(statement))
-    return granted
+INVOICES = get_att(names.TABLE_LOGICAL_IDS["invoices"])
+SECRET = {"Ref": names.STRIPE_SECRET_LOGICAL_ID}
 
 
 def test_functions_do_not_share_a_role(synthesized: Synthesized) -> None:
@@ -50,29 +50,29 @@ def test_no_action_is_a_wildcard(synthesized: Synthesized, function: str) -> Non
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_no_function_may_scan_or_delete_items(synthesized: Synthesized, function: str) -> None:
-    granted = _granted(synthesized, function, "dynamodb:")
+    allowed = granted(synthesized, function, "dynamodb:")
 
-    assert "dynamodb:Scan" not in granted
-    assert "dynamodb:DeleteItem" not in granted
-    assert "dynamodb:BatchWriteItem" not in granted
-    assert "dynamodb:*" not in granted
+    assert "dynamodb:Scan" not in allowed
+    assert "dynamodb:DeleteItem" not in allowed
+    assert "dynamodb:BatchWriteItem" not in allowed
+    assert "dynamodb:*" not in allowed
 
 
 def test_on_lead_charges_through_items_of_accounts_and_ledger(synthesized: Synthesized) -> None:
-    granted = _granted(synthesized, names.ON_LEAD, "dynamodb:")
+    allowed = granted(synthesized, names.ON_LEAD, "dynamodb:")
     charge = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
 
     for action in charge:
-        assert ACCOUNTS in granted[action]
-        assert LEDGER in granted[action]
-    assert granted["dynamodb:ConditionCheckItem"] == [ACCOUNTS, LEDGER]
+        assert ACCOUNTS in allowed[action]
+        assert LEDGER in allowed[action]
+    assert allowed["dynamodb:ConditionCheckItem"] == [ACCOUNTS, LEDGER]
 
 
 def test_on_lead_may_only_add_to_the_quarantine_table(synthesized: Synthesized) -> None:
     quarantine = get_att(names.TABLE_LOGICAL_IDS["quarantine"])
-    granted = _granted(synthesized, names.ON_LEAD, "dynamodb:")
+    allowed = granted(synthesized, names.ON_LEAD, "dynamodb:")
 
-    assert [action for action, resources in granted.items() if quarantine in resources] == [
+    assert [action for action, resources in allowed.items() if quarantine in resources] == [
         "dynamodb:PutItem"
     ]
 
@@ -82,22 +82,22 @@ def test_on_lead_dynamodb_grants_name_its_tables_and_the_leads_stream_only(
 ) -> None:
     stream = get_att(names.TABLE_LOGICAL_IDS["leads"], "StreamArn")
     quarantine = get_att(names.TABLE_LOGICAL_IDS["quarantine"])
-    granted = _granted(synthesized, names.ON_LEAD, "dynamodb:")
+    allowed = granted(synthesized, names.ON_LEAD, "dynamodb:")
 
     resources = {
         str(resource)
-        for action, action_resources in granted.items()
+        for action, action_resources in allowed.items()
         if action != "dynamodb:ListStreams"
         for resource in action_resources
     }
 
     assert resources == {str(ACCOUNTS), str(LEDGER), str(quarantine), str(stream)}
     # ListStreams has no resource-level permissions.
-    assert granted["dynamodb:ListStreams"] == ["*"]
+    assert allowed["dynamodb:ListStreams"] == ["*"]
 
 
 def test_on_lead_publishes_to_the_billing_bus_only(synthesized: Synthesized) -> None:
-    assert _granted(synthesized, names.ON_LEAD, "events:") == {
+    assert granted(synthesized, names.ON_LEAD, "events:") == {
         "events:PutEvents": [get_att(names.EVENT_BUS_LOGICAL_ID)]
     }
 
@@ -105,9 +105,9 @@ def test_on_lead_publishes_to_the_billing_bus_only(synthesized: Synthesized) -> 
 def test_on_lead_sends_to_the_quarantine_and_failure_queues_only(
     synthesized: Synthesized,
 ) -> None:
-    granted = _granted(synthesized, names.ON_LEAD, "sqs:")
+    allowed = granted(synthesized, names.ON_LEAD, "sqs:")
 
-    assert sorted(map(str, granted["sqs:SendMessage"])) == sorted(
+    assert sorted(map(str, allowed["sqs:SendMessage"])) == sorted(
         map(
             str,
             [
@@ -118,31 +118,50 @@ def test_on_lead_sends_to_the_quarantine_and_failure_queues_only(
     )
     assert all(
         resource == get_att(names.ON_LEAD_FAILURE_QUEUE_LOGICAL_ID)
-        for action, resources in granted.items()
+        for action, resources in allowed.items()
         if action != "sqs:SendMessage"
         for resource in resources
     )
 
 
-def test_api_reads_and_writes_accounts_and_ledger_items_and_queries_the_ledger_index(
+def test_api_reads_and_writes_accounts_and_ledger_items_and_queries_their_indexes(
     synthesized: Synthesized,
 ) -> None:
-    index = {"Fn::Join": ["", [LEDGER, "/index/chronological"]]}
-    granted = _granted(synthesized, names.API, "dynamodb:")
+    ledger_index = index(LEDGER, "chronological")
+    dynamodb = granted(synthesized, names.API, "dynamodb:")
 
-    assert set(granted) == {
+    assert set(dynamodb) == {
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:Query",
         "dynamodb:UpdateItem",
     }
-    for resources in granted.values():
+    for resources in dynamodb.values():
         assert ACCOUNTS in resources
         assert LEDGER in resources
-        assert index in resources
+        assert ledger_index in resources
 
 
-def test_api_uses_no_other_service_than_dynamodb_logs_and_tracing(
+def test_api_reads_an_invoice_by_its_id_and_an_accounts_invoices_by_the_contractor_index(
+    synthesized: Synthesized,
+) -> None:
+    dynamodb = granted(synthesized, names.API, "dynamodb:")
+    on_invoices = {
+        action: [
+            resource
+            for resource in resources
+            if names.TABLE_LOGICAL_IDS["invoices"] in json.dumps(resource)
+        ]
+        for action, resources in dynamodb.items()
+    }
+
+    assert {action: resources for action, resources in on_invoices.items() if resources} == {
+        "dynamodb:GetItem": [INVOICES],
+        "dynamodb:Query": [index(INVOICES, "by_contractor")],
+    }
+
+
+def test_api_uses_dynamodb_stripes_secret_logs_and_tracing_only(
     synthesized: Synthesized,
 ) -> None:
     services = {
@@ -151,4 +170,26 @@ def test_api_uses_no_other_service_than_dynamodb_logs_and_tracing(
         for action in actions_of(statement)
     }
 
-    assert services == {"dynamodb", "logs", "xray"}
+    assert services == {"dynamodb", "logs", "secretsmanager", "xray"}
+    assert granted(synthesized, names.API, "secretsmanager:") == {
+        "secretsmanager:GetSecretValue": [SECRET]
+    }
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_no_statement_names_every_resource_but_the_ones_that_cannot_name_one(
+    synthesized: Synthesized, function: str
+) -> None:
+    """X-Ray's trace writes and dynamodb:ListStreams support no resource-level permissions."""
+    unscoped = {
+        action
+        for statement in synthesized.role_statements(function)
+        if "*" in resources_of(statement)
+        for action in actions_of(statement)
+    }
+
+    assert unscoped <= {
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "dynamodb:ListStreams",
+    }

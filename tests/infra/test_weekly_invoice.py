@@ -12,7 +12,15 @@ import pytest
 from functions.adapters.settings import WeeklyInvoiceSettings
 from functions.billing.invoices import BILLING_TIMEZONES
 from infra import names
-from tests.infra.support import Synthesized, actions_of, get_att, resources_of
+from tests.infra.support import (
+    Synthesized,
+    actions_of,
+    as_set,
+    get_att,
+    granted,
+    index,
+    resources_of,
+)
 
 FUNCTION = {"Ref": names.FUNCTION_LOGICAL_IDS[names.WEEKLY_INVOICE]}
 FUNCTION_ARN = get_att(names.FUNCTION_LOGICAL_IDS[names.WEEKLY_INVOICE])
@@ -24,25 +32,6 @@ LEDGER = get_att(names.TABLE_LOGICAL_IDS["ledger"])
 INVOICES = get_att(names.TABLE_LOGICAL_IDS["invoices"])
 ACCOUNTS_STREAM = get_att(names.TABLE_LOGICAL_IDS["accounts"], "StreamArn")
 SECRET = {"Ref": names.STRIPE_SECRET_LOGICAL_ID}
-
-
-def index(table: dict[str, Any], name: str) -> dict[str, Any]:
-    return {"Fn::Join": ["", [table, f"/index/{name}"]]}
-
-
-def granted(synthesized: Synthesized, function: str, prefix: str) -> dict[str, list[Any]]:
-    """action -> resources, for one service's actions in the function's role."""
-    found: dict[str, list[Any]] = {}
-    for statement in synthesized.role_statements(function):
-        assert statement["Effect"] == "Allow"
-        for action in actions_of(statement):
-            if action.startswith(prefix):
-                found.setdefault(action, []).extend(resources_of(statement))
-    return found
-
-
-def as_set(resources: list[Any]) -> set[str]:
-    return {json.dumps(resource, sort_keys=True) for resource in resources}
 
 
 @pytest.fixture(scope="module")
@@ -411,14 +400,14 @@ def test_stripes_secret_holds_both_keys_as_json(synthesized: Synthesized) -> Non
     assert resource["DeletionPolicy"] == "Retain"
 
 
-def test_only_weekly_invoice_may_read_stripes_secret_and_only_that_secret(
+def test_the_functions_that_talk_to_stripe_may_read_stripes_secret_and_only_that_secret(
     synthesized: Synthesized,
 ) -> None:
-    assert granted(synthesized, names.WEEKLY_INVOICE, "secretsmanager:") == {
-        "secretsmanager:GetSecretValue": [SECRET]
-    }
-    for function in (names.ON_LEAD, names.API):
-        assert granted(synthesized, function, "secretsmanager:") == {}
+    for function in (names.WEEKLY_INVOICE, names.API, names.CARD_UPDATED):
+        assert granted(synthesized, function, "secretsmanager:") == {
+            "secretsmanager:GetSecretValue": [SECRET]
+        }
+    assert granted(synthesized, names.ON_LEAD, "secretsmanager:") == {}
 
 
 # ----------------------------------------------------------------------- SES

@@ -50,7 +50,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
     if route == ("GET", "/me"):
         claims = event["requestContext"]["authorizer"]["claims"]
-        return _response(200, {"contractor_id": claims["sub"], "claims": claims})
+        return _response(200, {"contractor_id": claims["username"], "claims": claims})
     if route == ("GET", "/debug/env"):
         return _response(
             200,

@@ -1,0 +1,82 @@
+"""card_updated: the contractor's card flow of the Pro App and the Lead Manager, and
+Stripe's webhooks (R6, R11). The API routes it answers are in ``infra/api.py``.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra import names
+from infra.emails import EmailSending
+from infra.function import BillingFunction
+from infra.payments import StripeSecret
+from infra.tables import BillingTables
+
+# A request waits on Stripe (a SetupIntent, the card it saved) and on a few DynamoDB
+# writes; API Gateway gives up after 29 seconds anyway.
+TIMEOUT = Duration.seconds(30)
+MEMORY_SIZE = 512
+
+
+class CardUpdated(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        tables: BillingTables,
+        bus: events.IEventBus,
+        layer: lambda_.ILayerVersion,
+        stripe: StripeSecret,
+        email: EmailSending,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.function = BillingFunction(
+            self,
+            "Function",
+            name=names.CARD_UPDATED,
+            description="The contractor's card flow and Stripe's webhooks: saves the card on "
+            "file and settles the payment attempts Stripe reports on",
+            environment={
+                names.ACCOUNTS_TABLE: tables.accounts.table_name,
+                names.LEDGER_TABLE: tables.ledger.table_name,
+                names.INVOICES_TABLE: tables.invoices.table_name,
+                names.STRIPE_SECRET_NAME: stripe.secret_arn,
+                names.EVENT_BUS_NAME: bus.event_bus_name,
+                names.EMAIL_SENDER: email.sender_address,
+                names.EMAIL_CONFIGURATION_SET: email.configuration_set_name,
+            },
+            layer=layer,
+            timeout=TIMEOUT,
+            memory_size=MEMORY_SIZE,
+        )
+        # Saving a card and settling an attempt are transactions over the account, the
+        # ledger and the invoice: their items are authorized as PutItem, UpdateItem and
+        # ConditionCheckItem. Items are read by their key only: no Query, no Scan, and no
+        # DeleteItem, since the ledger is append-only and an invoice is never deleted.
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
+                resources=[tables.accounts.table_arn],
+            ),
+            iam.PolicyStatement(
+                actions=[
+                    "dynamodb:ConditionCheckItem",
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                ],
+                resources=[tables.ledger.table_arn],
+            ),
+            iam.PolicyStatement(
+                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                resources=[tables.invoices.table_arn],
+            ),
+        )
+        bus.grant_put_events_to(self.function.role)
+        stripe.grant_read(self.function)
+        email.grant_send(self.function)
