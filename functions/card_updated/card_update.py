@@ -20,20 +20,14 @@ from aws_lambda_powertools import Logger
 
 from functions.adapters.accounts import AccountStore
 from functions.adapters.cards import CardStore
-from functions.adapters.event_bus import EventBus
 from functions.adapters.invoicing import InvoiceStore
 from functions.billing.account import Account
 from functions.billing.invoices import AttemptOutcome, Card, Invoice, PaymentAttempt
 from functions.billing.money import Money
 from functions.billing.payments import CardNotOwned, Payments
-from functions.usecases.collection import Collection, outcome_events
+from functions.usecases.collection import Collection
 
 logger = Logger(child=True)
-
-
-class EventsNotPublished(RuntimeError):
-    """The bus refused some events: Stripe redelivers the webhook, which announces them
-    again (their event ids let consumers discard the repeat)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,12 +151,10 @@ class PaymentWebhooks:
         invoices: InvoiceStore,
         accounts: AccountStore,
         collection: Collection,
-        bus: EventBus,
     ) -> None:
         self._invoices = invoices
         self._accounts = accounts
         self._collection = collection
-        self._bus = bus
 
     def handle(self, event: Mapping[str, Any], now: datetime) -> Invoice | None:
         """Settle the attempt a verified event reports on; the invoice, or None when the
@@ -201,10 +193,7 @@ class PaymentWebhooks:
         )
         invoice = self._invoices.settle_attempt(invoice, attempt, now)
         account = self._accounts.get(invoice.contractor_id)
-        self._collection.email(invoice, account, now)
-        failed = self._bus.publish(outcome_events(invoice))
-        if failed:
-            raise EventsNotPublished(f"{len(failed)} events of {invoice.invoice_id}")
+        self._collection.announce(invoice, account, now)
         logger.info(
             "webhook settled",
             extra={

@@ -42,8 +42,8 @@ from functions.billing.payments import (
     PaymentsRejected,
     PaymentsUnavailable,
 )
-from functions.card_updated.card_update import CardUpdate, EventsNotPublished, PaymentWebhooks
-from functions.usecases.collection import Collection
+from functions.card_updated.card_update import CardUpdate, PaymentWebhooks
+from functions.usecases.collection import Collection, EventsNotPublished
 
 # Stripe signs webhooks with a timestamp; older ones are refused as replays.
 WEBHOOK_TOLERANCE_SECONDS = 300
@@ -61,8 +61,6 @@ def secrets() -> StripeSecrets:
 
 
 payments = payments_from_secret(settings.stripe_secret_name)
-
-
 accounts = AccountStore()
 invoices = InvoiceStore()
 card_update = CardUpdate(accounts, CardStore(accounts), payments)
@@ -73,8 +71,8 @@ webhooks = PaymentWebhooks(
         invoices,
         payments,
         SesMailer(boto3.client("sesv2"), settings.email_sender, settings.email_configuration_set),
+        EventBus(boto3.client("events"), settings.event_bus_name),
     ),
-    EventBus(boto3.client("events"), settings.event_bus_name),
 )
 
 

@@ -3,11 +3,12 @@ bill (the Friday run, the threshold trigger, Stripe's webhooks, the card update)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from aws_lambda_powertools import Logger
 
+from functions.adapters.event_bus import EventBus
 from functions.adapters.invoice_email import render_invoice_email
 from functions.adapters.invoicing import InvoiceStore
 from functions.adapters.mailer import SesMailer
@@ -19,13 +20,37 @@ from functions.billing.payments import Payments
 logger = Logger(child=True)
 
 
+class EventsNotPublished(RuntimeError):
+    """The bus refused some events: the input is retried and announces them again (their
+    event ids let consumers discard the repeat)."""
+
+
 class Collection:
     def __init__(
-        self, invoices: InvoiceStore, payments: Callable[[], Payments], mailer: SesMailer
+        self,
+        invoices: InvoiceStore,
+        payments: Callable[[], Payments],
+        mailer: SesMailer,
+        bus: EventBus,
     ) -> None:
         self._invoices = invoices
         self._payments = payments
         self._mailer = mailer
+        self._bus = bus
+
+    def announce(
+        self,
+        invoice: Invoice,
+        account: Account,
+        now: datetime,
+        also: Sequence[BillingEvent] = (),
+    ) -> None:
+        """R5, R14: email the invoice once its collection has an outcome, and publish
+        ``also`` and the outcome (paid, or payment failed)."""
+        self.email(invoice, account, now)
+        failed = self._bus.publish([*also, *outcome_events(invoice)])
+        if failed:
+            raise EventsNotPublished(f"{len(failed)} events of {invoice.invoice_id}")
 
     def collect(self, invoice: Invoice, account: Account, now: datetime) -> Invoice:
         """R6: charge the card on file off-session, one PaymentIntent per attempt."""

@@ -26,10 +26,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from functions.adapters.accounts import AccountStore
-from functions.adapters.event_bus import EventBus
 from functions.adapters.invoicing import InvoiceStore
 from functions.adapters.models import AccountModel
-from functions.billing.events import BillingEvent, InvoiceIssued
+from functions.billing.events import InvoiceIssued
 from functions.billing.invoices import (
     Invoice,
     InvoiceKind,
@@ -37,7 +36,7 @@ from functions.billing.invoices import (
     threshold_invoice_id,
     weekly_invoice_id,
 )
-from functions.usecases.collection import Collection, outcome_events
+from functions.usecases.collection import Collection
 
 logger = Logger(child=True)
 MAX_MESSAGES = 10
@@ -66,14 +65,12 @@ class BillingRun:
         invoices: InvoiceStore,
         accounts: AccountStore,
         collection: Collection,
-        bus: EventBus,
         sqs: Any,
         queue_url: str,
     ) -> None:
         self._invoices = invoices
         self._accounts = accounts
         self._collection = collection
-        self._bus = bus
         self._sqs = sqs
         self._queue_url = queue_url
 
@@ -119,21 +116,15 @@ class BillingRun:
         if invoice is None:
             return None
         account = self._accounts.get(invoice.contractor_id)
-        events: list[BillingEvent] = [
-            InvoiceIssued(
-                invoice.contractor_id,
-                invoice.invoice_id,
-                invoice.kind.value,
-                invoice.total,
-                invoice.issued_at,
-            )
-        ]
+        issued = InvoiceIssued(
+            invoice.contractor_id,
+            invoice.invoice_id,
+            invoice.kind.value,
+            invoice.total,
+            invoice.issued_at,
+        )
         invoice = self._collection.collect(invoice, account, now)
-        events += outcome_events(invoice)
-        self._collection.email(invoice, account, now)
-        failed = self._bus.publish(events)
-        if failed:
-            raise EventsNotPublished(f"{len(failed)} events of {invoice.invoice_id}")
+        self._collection.announce(invoice, account, now, also=[issued])
         return invoice
 
     def _billable(self, timezone: str) -> Iterator[str]:
@@ -151,10 +142,6 @@ class BillingRun:
         if response.get("Failed"):
             raise WorkNotQueued(f"work queue refused {response['Failed']}")
         return len(batch)
-
-
-class EventsNotPublished(RuntimeError):
-    """The bus refused some events: the input is retried and announces them again."""
 
 
 class WorkNotQueued(RuntimeError):

@@ -46,8 +46,8 @@ run = BillingRun(
         invoices,
         payments,
         SesMailer(boto3.client("sesv2"), settings.email_sender, settings.email_configuration_set),
+        EventBus(boto3.client("events"), settings.event_bus_name),
     ),
-    bus=EventBus(boto3.client("events"), settings.event_bus_name),
     sqs=boto3.client("sqs"),
     queue_url=settings.invoice_queue_url,
 )
