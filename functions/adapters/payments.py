@@ -341,7 +341,6 @@ class StripePayments:
 
 
 @functools.lru_cache(maxsize=4)
-@functools.cache
 def stripe_payments(secrets: StripeSecrets) -> StripePayments:
     """The payments adapter for these credentials, reused while they stay the same, so a
     rotated key takes effect without a cold start."""

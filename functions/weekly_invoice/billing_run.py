@@ -32,6 +32,7 @@ from functions.billing.events import InvoiceIssued
 from functions.billing.invoices import (
     Invoice,
     InvoiceKind,
+    InvoiceStatus,
     local_friday,
     threshold_invoice_id,
     weekly_invoice_id,
@@ -124,6 +125,10 @@ class BillingRun:
             invoice.issued_at,
         )
         invoice = self._collection.collect(invoice, account, now)
+        if invoice.status is InvoiceStatus.OPEN:
+            # Stripe's answer never came: the input is delivered again, and the retry finds
+            # the attempt in Stripe's records or repeats it under the same idempotency key.
+            raise PaymentOutcomeUnknown(invoice.invoice_id)
         self._collection.announce(invoice, account, now, also=[issued])
         return invoice
 
@@ -142,6 +147,11 @@ class BillingRun:
         if response.get("Failed"):
             raise WorkNotQueued(f"work queue refused {response['Failed']}")
         return len(batch)
+
+
+class PaymentOutcomeUnknown(RuntimeError):
+    def __init__(self, invoice_id: str) -> None:
+        super().__init__(f"invoice {invoice_id}: the payment's outcome is not known yet")
 
 
 class WorkNotQueued(RuntimeError):

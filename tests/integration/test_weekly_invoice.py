@@ -15,10 +15,12 @@ from typing import Any
 import boto3
 import pytest
 import stripe
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 from pypdf import PdfReader
 
+from functions.adapters import payments as payments_adapter
 from functions.adapters.accounts import card_item
 from functions.adapters.models import AccountModel, InvoiceModel
 from functions.adapters.payments import StripePayments, stripe_client
@@ -26,6 +28,7 @@ from tests.integration.conftest import Clock
 from tests.integration.steps import deliver, events, lead, ledger, open_contractor, records_for
 from tests.support.aws import LambdaContext, Resources
 from tests.support.cards import API_KEY, DECLINED_AT_CHARGE, VISA, intents_of, saved_card
+from tests.support.payments import Fault, FaultyHttpClient
 
 # Friday 20 November 2026, 06:00 in Chicago, when the Chicago schedule fires
 FRIDAY_MORNING = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -366,3 +369,46 @@ def test_r4_two_crossings_at_once_give_one_invoice(
     api = stripe.StripeClient(API_KEY, base_addresses={"api": localstripe})
     assert len(intents_of(api, f"{cid}~T000001")) == 1
     assert AccountModel.get(cid).unbilled_cents == 0
+
+
+def test_r6_a_charge_whose_answer_never_came_is_retried_and_charges_once(
+    on_lead,
+    weekly_invoice,
+    aws: Resources,
+    clock: Clock,
+    cid: str,
+    localstripe: str,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    open_contractor(cid)
+    save_card(localstripe, cid)
+    deliver(on_lead, records_for(aws, [lead("A1", 4_500, cid)]))
+    # Given Stripe makes the charge but its answer is lost, and then answers every retry
+    # of the same key with a 500 (localstripe ignores idempotency keys, so the retries
+    # must not reach it)
+    http = FaultyHttpClient()
+    http.fail_next(Fault.LOST_ANSWER, *[Fault.SERVER_ERROR] * 3)
+    original = payments_adapter.stripe_client
+    monkeypatch.setattr(
+        payments_adapter,
+        "stripe_client",
+        lambda key, base=None: original(key, base, http_client=http),
+    )
+    monkeypatch.setattr(payments_adapter.time, "sleep", lambda seconds: None)
+    payments_adapter.stripe_payments.cache_clear()
+    messages = friday_run(weekly_invoice, clock)
+    # When the work message is processed, the outcome stays unknown: the message fails
+    # (its whole batch, here), so the queue delivers it again
+    with pytest.raises(BatchProcessingError, match="All records failed"):
+        invoke(weekly_invoice, {"Records": messages})
+    invoice_id = f"{cid}~W2026-11-20"
+    assert InvoiceModel.get(invoice_id).attempts[0].outcome == "unknown"
+    assert sent_mail() == []
+    # Then its redelivery finds the payment in Stripe's records instead of charging again
+    assert invoke(weekly_invoice, {"Records": messages}) == {"batchItemFailures": []}
+    invoice = InvoiceModel.get(invoice_id)
+    assert invoice.status == "paid"
+    assert len(invoice.attempts) == 1
+    api = stripe.StripeClient(API_KEY, base_addresses={"api": localstripe})
+    assert [intent.status for intent in intents_of(api, invoice_id)] == ["succeeded"]
+    assert len(sent_mail()) == 1
