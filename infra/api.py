@@ -3,8 +3,9 @@
 * ``/admin``: operator routes, authorized by IAM (SigV4-signed requests from operators'
   roles) and proxied to the ``api`` function.
 * ``/me``: contractor routes, authorized by the contractors' Cognito user pool with the
-  scope ``billing/contractor`` (``infra/contractors.py``) and proxied to ``card_updated``,
-  which reads the contractor from the verified claims, never from the request.
+  scope ``billing/contractor`` (``infra/contractors.py``): the card flow is proxied to
+  ``card_updated``, the billing state and the budget (``/me/billing``, ``/me/budget``) to
+  ``api``. Both read the contractor from the verified claims, never from the request.
 * ``/webhooks/stripe``: no authorizer, since Stripe cannot sign in; ``card_updated`` verifies
   the ``Stripe-Signature`` of every body and refuses what does not verify.
 
@@ -91,9 +92,10 @@ class BillingApi(Construct):
         self.validator = self.rest_api.add_request_validator(
             "RequestValidator", validate_request_body=True, validate_request_parameters=True
         )
-        self._operator_routes(apigateway.LambdaIntegration(api, proxy=True))
+        api_integration = apigateway.LambdaIntegration(api, proxy=True)
+        self._operator_routes(api_integration)
         card_integration = apigateway.LambdaIntegration(card_updated, proxy=True)
-        self._contractor_routes(card_integration, contractors)
+        self._contractor_routes(card_integration, api_integration, contractors)
         self._webhook_route(card_integration)
 
         acknowledge(
@@ -134,7 +136,10 @@ class BillingApi(Construct):
         )
 
     def _contractor_routes(
-        self, integration: apigateway.LambdaIntegration, contractors: ContractorIdentity
+        self,
+        integration: apigateway.LambdaIntegration,
+        api_integration: apigateway.LambdaIntegration,
+        contractors: ContractorIdentity,
     ) -> None:
         self.contractor_authorizer = apigateway.CognitoUserPoolsAuthorizer(
             self,
@@ -157,6 +162,8 @@ class BillingApi(Construct):
         card = me.add_resource("card")
         self._add_method(card.add_resource("setup-intent"), "POST", integration)
         self._add_method(card.add_resource("confirm"), "POST", integration)
+        self._add_method(me.add_resource("billing"), "GET", api_integration)
+        self._add_method(me.add_resource("budget"), "PUT", api_integration)
 
     def _add_method(
         self,

@@ -16,6 +16,7 @@ from typing import Final
 
 from functions.adapters.settings import (
     ApiSettings,
+    BudgetResetSettings,
     CardUpdatedSettings,
     FunctionSettings,
     OnLeadSettings,
@@ -36,12 +37,14 @@ ON_LEAD: Final = "on_lead"
 API: Final = "api"
 WEEKLY_INVOICE: Final = "weekly_invoice"
 CARD_UPDATED: Final = "card_updated"
+BUDGET_RESET: Final = "budget_reset"
 
 FUNCTION_SETTINGS: Final[dict[str, type[FunctionSettings]]] = {
     ON_LEAD: OnLeadSettings,
     API: ApiSettings,
     WEEKLY_INVOICE: WeeklyInvoiceSettings,
     CARD_UPDATED: CardUpdatedSettings,
+    BUDGET_RESET: BudgetResetSettings,
 }
 
 
@@ -94,6 +97,7 @@ FUNCTION_LOGICAL_IDS: Final[dict[str, str]] = {
     API: "ApiFunction",
     WEEKLY_INVOICE: "WeeklyInvoiceFunction",
     CARD_UPDATED: "CardUpdatedFunction",
+    BUDGET_RESET: "BudgetResetFunction",
 }
 EVENT_BUS_LOGICAL_ID: Final = "EventBus"
 QUARANTINE_QUEUE_LOGICAL_ID: Final = "QuarantineQueue"
@@ -110,6 +114,8 @@ WEEKLY_INVOICE_FAILURE_QUEUE_LOGICAL_ID: Final = "WeeklyInvoiceFailureQueue"
 INVOICE_WORK_MAPPING_LOGICAL_ID: Final = "WeeklyInvoiceWorkQueueMapping"
 ACCOUNTS_STREAM_MAPPING_LOGICAL_ID: Final = "WeeklyInvoiceAccountsStreamMapping"
 WEEKLY_INVOICE_SCHEDULER_ROLE_LOGICAL_ID: Final = "WeeklyInvoiceSchedulerRole"
+BUDGET_RESET_SCHEDULER_ROLE_LOGICAL_ID: Final = "BudgetResetSchedulerRole"
+BUDGET_RESET_DEAD_LETTER_QUEUE_LOGICAL_ID: Final = "BudgetResetDeadLetterQueue"
 CONTRACTOR_USER_POOL_LOGICAL_ID: Final = "ContractorUserPool"
 CONTRACTOR_APP_CLIENT_LOGICAL_ID: Final = "ContractorAppClient"
 BILLING_RESOURCE_SERVER_LOGICAL_ID: Final = "BillingResourceServer"
@@ -127,7 +133,17 @@ CONTRACTOR_SCOPE: Final = f"{BILLING_RESOURCE_SERVER}/{CONTRACTOR_SCOPE_NAME}"
 def weekly_invoice_schedule_logical_id(timezone: str) -> str:
     """The logical id of the Friday schedule of a timezone: ``America/Los_Angeles`` ->
     ``WeeklyInvoiceScheduleAmericaLosAngeles``."""
+    return "WeeklyInvoiceSchedule" + _timezone_id(timezone)
+
+
+def budget_reset_schedule_logical_id(timezone: str) -> str:
+    """The logical id of the daily reset schedule of a timezone: ``America/Los_Angeles`` ->
+    ``BudgetResetScheduleAmericaLosAngeles``."""
+    return "BudgetResetSchedule" + _timezone_id(timezone)
+
+
+def _timezone_id(timezone: str) -> str:
     parts = [part for part in re.split(r"[^A-Za-z0-9]+", timezone) if part]
     if not parts:
         raise ValueError(f"{timezone!r} is not a timezone name")
-    return "WeeklyInvoiceSchedule" + "".join(part[0].upper() + part[1:] for part in parts)
+    return "".join(part[0].upper() + part[1:] for part in parts)

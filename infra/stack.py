@@ -17,6 +17,7 @@ from constructs import Construct
 
 from infra import names
 from infra.api import BillingApi
+from infra.budget_reset import BudgetReset
 from infra.card_updated import CardUpdated
 from infra.contractors import ContractorIdentity
 from infra.emails import EmailSending
@@ -143,12 +144,14 @@ class LeadBillingStack(Stack):
             self,
             "Api",
             name=names.API,
-            description="Operator API: contractor accounts, their ledgers and invoices",
+            description="Billing API: the operator's accounts and invoices, the contractor's "
+            "billing and budget",
             environment={
                 names.ACCOUNTS_TABLE: tables.accounts.table_name,
                 names.LEDGER_TABLE: tables.ledger.table_name,
                 names.INVOICES_TABLE: tables.invoices.table_name,
                 names.STRIPE_SECRET_NAME: self.stripe.secret_arn,
+                names.EVENT_BUS_NAME: bus.event_bus_name,
             },
             layer=layer,
             timeout=Duration.seconds(10),
@@ -178,6 +181,8 @@ class LeadBillingStack(Stack):
         )
         # Opening an account creates its Stripe customer (R6).
         self.stripe.grant_read(api)
+        # A contractor's budget change pauses or reactivates at once (R8, R12).
+        bus.grant_put_events_to(api.role)
 
         self.weekly_invoice = WeeklyInvoice(
             self,
@@ -198,6 +203,8 @@ class LeadBillingStack(Stack):
             email=self.email,
         )
 
+        self.budget_reset = BudgetReset(self, "BudgetReset", tables=tables, bus=bus, layer=layer)
+
         self.contractors = ContractorIdentity(self, "Contractors")
         # Construct id of the API's first version, kept so that its resources stay.
         self.api = BillingApi(
@@ -213,6 +220,7 @@ class LeadBillingStack(Stack):
             names.API: api,
             names.WEEKLY_INVOICE: self.weekly_invoice.function,
             names.CARD_UPDATED: self.card_updated.function,
+            names.BUDGET_RESET: self.budget_reset.function,
         }
         self.tables = tables
         self.bus = bus

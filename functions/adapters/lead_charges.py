@@ -32,7 +32,11 @@ from functions.adapters.accounts import (
     instant,
     ledger_entry,
     parse_instant,
-    period_entry,
+)
+from functions.adapters.budget_periods import (
+    fresh_spend,
+    pause_entry,
+    roll_over_write,
 )
 from functions.adapters.models import AccountModel, LedgerEntryModel, transact_write
 from functions.billing.account import Account, PauseReason
@@ -262,16 +266,7 @@ def _plan(snapshot: Account, lead: Lead, now: datetime) -> _Plan:
         since = instant(event.since)
         plan.actions.append(_pause(BUDGET).set(since))
         plan.lead_entry.paused_since = since
-        plan.other_entries.append(
-            ledger_entry(
-                lead.contractor_id,
-                f"pause#{BUDGET}#{since}",
-                "account_paused",
-                now,
-                reason=BUDGET,
-                period_start=instant(rolled.period.start),
-            )
-        )
+        plan.other_entries.append(pause_entry(event, instant(rolled.period.start), now))
     return plan
 
 
@@ -282,42 +277,15 @@ def _roll_over(
     now: datetime,
     reactivations: list[AccountReactivated],
 ) -> None:
-    """R7, R8: move the account to the new period in the same transaction as the lead."""
-    assert rolled.previous_period is not None
-    consecutive = rolled.previous_period == snapshot.period
-    budget_paused = PauseReason.BUDGET in snapshot.pauses
-    plan.require(AccountModel.period_start == instant(snapshot.period.start))
-    # What the ended period leaves for late leads depends on its pause: assert it.
-    pause = _pause(BUDGET)
-    plan.require(pause.exists() if budget_paused else pause.does_not_exist())
-    if not consecutive:
-        left: Any = AccountModel.monthly_budget_cents
-    elif budget_paused:
-        left = 0
-    else:
-        left = AccountModel.remaining_cents
-    plan.actions += [
-        AccountModel.period_start.set(instant(rolled.period.start)),
-        AccountModel.period_end.set(instant(rolled.period.end)),
-        AccountModel.prev_period_start.set(instant(rolled.previous_period.start)),
-        AccountModel.prev_period_end.set(instant(rolled.previous_period.end)),
-        AccountModel.prev_remaining_cents.set(left),
-    ]
-    plan.other_entries.append(period_entry(snapshot.contractor_id, rolled.period, now))
+    """R7, R8: move the account to the new period in the same transaction as the lead,
+    with the write the daily reset uses too."""
+    write = roll_over_write(snapshot, rolled, reactivations, now)
+    plan.require(write.condition)
+    plan.actions += write.actions
+    plan.other_entries += write.entries
     plan.lead_entry.period_start = instant(rolled.period.start)
     for event in reactivations:
-        since = instant(event.paused_since)
-        plan.lead_entry.reactivated_paused_since = since
-        plan.other_entries.append(
-            ledger_entry(
-                snapshot.contractor_id,
-                f"reactivation#{BUDGET}#{since}",
-                "account_reactivated",
-                now,
-                reason=BUDGET,
-                period_start=instant(rolled.period.start),
-            )
-        )
+        plan.lead_entry.reactivated_paused_since = instant(event.paused_since)
 
 
 def _current_period(
@@ -340,17 +308,11 @@ def _current_period(
         plan.require(unpaused)
         plan.require(available < price)
         if rolled_over:
-            plan.actions += [
-                AccountModel.spent_cents.set(0),
-                AccountModel.remaining_cents.set(AccountModel.monthly_budget_cents),
-            ]
+            plan.actions += fresh_spend()
     else:  # paused
         plan.require(~unpaused)
         if rolled_over:
-            plan.actions += [
-                AccountModel.spent_cents.set(0),
-                AccountModel.remaining_cents.set(AccountModel.monthly_budget_cents),
-            ]
+            plan.actions += fresh_spend()
 
 
 def _previous_period(plan: _Plan, decision: LeadDecision, snapshot: Account, price: int) -> None:

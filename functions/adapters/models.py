@@ -65,6 +65,21 @@ class BillableIndex(GlobalSecondaryIndex["AccountModel"]):
     contractor_id = UnicodeAttribute(range_key=True)
 
 
+class ResetsIndex(GlobalSecondaryIndex["AccountModel"]):
+    """R7: the accounts of a timezone by the end of their stored budget period, so that the
+    daily reset of a timezone reads only the accounts whose period ended
+    (``timezone = zone AND period_end <= now``). Every account has both keys, so every
+    account is in it, with no attribute to backfill; keys only, so that charges, which
+    change neither key, cost no index write."""
+
+    class Meta:
+        index_name = "resets"
+        projection = KeysOnlyProjection()
+
+    timezone = UnicodeAttribute(hash_key=True)
+    period_end = UnicodeAttribute(range_key=True)
+
+
 class AccountModel(_Table):
     """One item per contractor: profile, budget period state and balances.
 
@@ -110,6 +125,7 @@ class AccountModel(_Table):
     stripe_customer_id = UnicodeAttribute(null=True)
     card = CardAttribute(null=True)
     billable = BillableIndex()
+    resets = ResetsIndex()
 
 
 class ChronologicalIndex(LocalSecondaryIndex["LedgerEntryModel"]):

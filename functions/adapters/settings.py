@@ -72,11 +72,19 @@ class CardUpdatedSettings(PaymentsSettings):
         return {**super().table_names(), "invoices": self.invoices_table}
 
 
+class BudgetResetSettings(TablesSettings):
+    """budget_reset: the daily roll-over of budget periods (R7, R8)."""
+
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME")
+
+
 class ApiSettings(PaymentsSettings):
-    """api: the operator API. It opens accounts with their Stripe customer (R6) and reads
-    invoices."""
+    """api: the operator API and the contractor's billing routes. It opens accounts with
+    their Stripe customer (R6), reads invoices, and announces the pauses and reactivations
+    of budget changes (R8, R12)."""
 
     invoices_table: str = Field(alias="INVOICES_TABLE")
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME")
 
     def table_names(self) -> dict[str, str]:
         return {**super().table_names(), "invoices": self.invoices_table}

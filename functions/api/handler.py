@@ -1,14 +1,19 @@
-"""The operator API: open an account, read its billing state.
+"""The billing API: the operator's routes and the contractor's.
+
+- ``/admin/...``: open an account, read its billing state and invoices. IAM-authorized in
+  the deployed stack; the local gateway accepts an admin token instead.
+- ``/me/billing`` and ``/me/budget`` (R8, R13): the contractor's own billing, behind the
+  Cognito user pool authorizer. The contractor is the one the verified token names
+  (``functions.adapters.identity``), never one named by the path, the query or the body.
 
 The route signatures are read at run time by the resolver's validation, so this module
 keeps its annotations evaluated (no ``from __future__ import annotations``).
-
-IAM-authorized in the deployed stack; the local gateway accepts an admin token instead.
-Errors map to status codes in one place (``_errors`` below).
+Errors map to status codes in one place (the exception handlers below).
 """
 
 from typing import Annotated, Any
 
+import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -18,13 +23,16 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, Str
 
 from functions.adapters import clock
 from functions.adapters.accounts import AccountStore
+from functions.adapters.budget_periods import BudgetPeriods
 from functions.adapters.cards import CardStore
+from functions.adapters.event_bus import EventBus
+from functions.adapters.identity import NotAuthenticated, contractor_id
 from functions.adapters.invoicing import InvoiceStore
 from functions.adapters.models import bind_tables
 from functions.adapters.payments import payments_from_secret
 from functions.adapters.settings import ApiSettings
 from functions.api.invoice_views import invoice_detail, invoice_summary
-from functions.api.views import billing_state
+from functions.api.views import billing_state, contractor_billing
 from functions.billing.account import (
     DEFAULT_THRESHOLD,
     MAX_BUDGET,
@@ -50,6 +58,8 @@ accounts = AccountStore()
 invoices = InvoiceStore()
 cards = CardStore(accounts)
 payments = payments_from_secret(settings.stripe_secret_name)
+periods = BudgetPeriods()
+bus = EventBus(boto3.client("events"), settings.event_bus_name)
 
 Text = Annotated[StrictStr, Field(min_length=1, max_length=200)]
 
@@ -143,6 +153,41 @@ def get_invoice(invoice_id: str) -> dict[str, Any]:
     return invoice_detail(invoice, account.timezone)
 
 
+class BudgetChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    monthly_cents: Annotated[StrictInt, Field(ge=1, le=MAX_BUDGET.cents)]
+
+
+class EventsNotPublished(RuntimeError):
+    """The bus refused an event of a change that is stored."""
+
+
+def _contractor() -> str:
+    return contractor_id(app.current_event.raw_event)
+
+
+@app.get("/me/billing")
+@tracer.capture_method
+def get_my_billing() -> dict[str, Any]:
+    """R13: the contractor's own billing state and card on file."""
+    return contractor_billing(accounts.get(_contractor()), clock.now())
+
+
+@app.put("/me/budget")
+@tracer.capture_method
+def put_my_budget(body: Annotated[BudgetChange, Body()]) -> dict[str, Any]:
+    """R8: the new monthly budget takes effect at once, pausing or reactivating at once."""
+    now = clock.now()
+    changed, events = periods.change_budget(_contractor(), Money(body.monthly_cents), now)
+    if events and bus.publish(events):
+        raise EventsNotPublished(changed.contractor_id)
+    logger.info(
+        "budget changed",
+        extra={"contractor_id": changed.contractor_id, "monthly_cents": body.monthly_cents},
+    )
+    return contractor_billing(changed, now)
+
+
 def _error(status: int, code: str, message: str, **extra: Any) -> Response[dict[str, Any]]:
     return Response(status, "application/json", {"error": code, "message": message, **extra})
 
@@ -182,7 +227,21 @@ def _no_invoice(error: InvoiceNotFound) -> Response[dict[str, Any]]:
 
 @app.exception_handler(AccountNotFound)
 def _not_found(error: AccountNotFound) -> Response[dict[str, Any]]:
+    if app.current_event.path.startswith("/me/"):
+        return _error(404, "account_not_found", "no billing account for this contractor")
     return _error(404, "account_not_found", str(error))
+
+
+@app.exception_handler(NotAuthenticated)
+def _not_authenticated(error: NotAuthenticated) -> Response[dict[str, Any]]:
+    logger.warning("request without a contractor identity", extra={"reason": str(error)})
+    return _error(401, "unauthenticated", "a contractor's access token is required")
+
+
+@app.exception_handler(EventsNotPublished)
+def _not_announced(error: EventsNotPublished) -> Response[dict[str, Any]]:
+    logger.error("budget change stored but not announced", extra={"contractor_id": str(error)})
+    return _error(503, "unavailable", "the change is saved but was not announced; retry later")
 
 
 @app.exception_handler(StorageUnavailable)

@@ -14,6 +14,24 @@ def local_iso(instant: datetime | None, timezone: str) -> str | None:
     return None if instant is None else instant.astimezone(ZoneInfo(timezone)).isoformat()
 
 
+def contractor_billing(account: Account, now: datetime) -> dict[str, Any]:
+    """R13: what the contractor sees of their own account: the billing state and the card
+    on file, with whether it has expired in the account's timezone."""
+    card = account.card
+    return {
+        **billing_state(account, now),
+        "card": None
+        if card is None
+        else {
+            "brand": card.brand,
+            "last4": card.last4,
+            "exp_month": card.exp_month,
+            "exp_year": card.exp_year,
+            "expired": card.expired(now, account.timezone),
+        },
+    }
+
+
 def billing_state(account: Account, now: datetime) -> dict[str, Any]:
     """The account as of ``now``: a budget period that has ended shows as reset (R7, R8)
     even before the next lead or the daily reset writes it."""

@@ -18,10 +18,16 @@ OPERATOR_ROUTES = {
     ("GET", "/admin/accounts/{contractor_id}/invoices"),
     ("GET", "/admin/invoices/{invoice_id}"),
 }
-CONTRACTOR_ROUTES = {
+CARD_ROUTES = {
     ("POST", "/me/card/setup-intent"),
     ("POST", "/me/card/confirm"),
 }
+# R8, R13: the contractor's billing state and budget, answered by the api function.
+BILLING_ROUTES = {
+    ("GET", "/me/billing"),
+    ("PUT", "/me/budget"),
+}
+CONTRACTOR_ROUTES = CARD_ROUTES | BILLING_ROUTES
 WEBHOOK_ROUTE = ("POST", "/webhooks/stripe")
 
 
@@ -113,7 +119,14 @@ def test_every_me_method_requires_a_contractor_access_token_with_the_billing_sco
         assert "RequestValidatorId" in method, route
 
 
-@pytest.mark.parametrize("route", sorted([*CONTRACTOR_ROUTES, WEBHOOK_ROUTE]))
+@pytest.mark.parametrize("route", sorted(BILLING_ROUTES))
+def test_the_contractors_billing_routes_are_proxied_to_the_api_function(
+    methods: dict[tuple[str, str], dict[str, Any]], route: tuple[str, str]
+) -> None:
+    assert _proxied_to(methods[route], names.API)
+
+
+@pytest.mark.parametrize("route", sorted([*CARD_ROUTES, WEBHOOK_ROUTE]))
 def test_card_and_webhook_routes_are_proxied_to_card_updated(
     methods: dict[tuple[str, str], dict[str, Any]], route: tuple[str, str]
 ) -> None:
@@ -191,8 +204,8 @@ def test_the_api_is_regional(synthesized: Synthesized) -> None:
 @pytest.mark.parametrize(
     ("route", "function"),
     [
-        *((route, names.API) for route in sorted(OPERATOR_ROUTES)),
-        *((route, names.CARD_UPDATED) for route in sorted([*CONTRACTOR_ROUTES, WEBHOOK_ROUTE])),
+        *((route, names.API) for route in sorted([*OPERATOR_ROUTES, *BILLING_ROUTES])),
+        *((route, names.CARD_UPDATED) for route in sorted([*CARD_ROUTES, WEBHOOK_ROUTE])),
     ],
 )
 def test_api_gateway_may_invoke_each_routes_function_from_that_route_on_the_stage(

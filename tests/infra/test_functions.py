@@ -11,6 +11,7 @@ from packaging.utils import canonicalize_name
 
 from functions.adapters.settings import (
     ApiSettings,
+    BudgetResetSettings,
     CardUpdatedSettings,
     FunctionSettings,
     OnLeadSettings,
@@ -25,6 +26,7 @@ SETTINGS: list[tuple[str, type[FunctionSettings]]] = [
     (names.API, ApiSettings),
     (names.WEEKLY_INVOICE, WeeklyInvoiceSettings),
     (names.CARD_UPDATED, CardUpdatedSettings),
+    (names.BUDGET_RESET, BudgetResetSettings),
 ]
 FUNCTIONS = [function for function, _ in SETTINGS]
 POWERTOOLS_ENVIRONMENT = {
@@ -63,7 +65,7 @@ def test_function_tables_are_the_stacks_tables(synthesized: Synthesized, functio
     assert variables["LEDGER_TABLE"] == {"Ref": names.TABLE_LOGICAL_IDS["ledger"]}
 
 
-def test_api_reads_invoices_and_stripes_keys_from_the_stacks_resources(
+def test_api_reads_invoices_and_stripes_keys_and_publishes_to_the_stacks_resources(
     synthesized: Synthesized,
 ) -> None:
     variables = synthesized.function(names.API)["Environment"]["Variables"]
@@ -73,7 +75,9 @@ def test_api_reads_invoices_and_stripes_keys_from_the_stacks_resources(
         "LEDGER_TABLE",
         "INVOICES_TABLE",
         "STRIPE_SECRET_NAME",
+        "EVENT_BUS_NAME",
     }
+    assert variables["EVENT_BUS_NAME"] == {"Ref": names.EVENT_BUS_LOGICAL_ID}
     assert variables["INVOICES_TABLE"] == {"Ref": names.TABLE_LOGICAL_IDS["invoices"]}
     # The secret's Ref is its ARN, which Powertools' get_secret takes as a name.
     assert variables["STRIPE_SECRET_NAME"] == {"Ref": names.STRIPE_SECRET_LOGICAL_ID}

@@ -16,7 +16,13 @@ from tests.infra.support import (
     resources_of,
 )
 
-FUNCTIONS = [names.ON_LEAD, names.API, names.WEEKLY_INVOICE, names.CARD_UPDATED]
+FUNCTIONS = [
+    names.ON_LEAD,
+    names.API,
+    names.WEEKLY_INVOICE,
+    names.CARD_UPDATED,
+    names.BUDGET_RESET,
+]
 ACCOUNTS = get_att(names.TABLE_LOGICAL_IDS["accounts"])
 LEDGER = get_att(names.TABLE_LOGICAL_IDS["ledger"])
 INVOICES = get_att(names.TABLE_LOGICAL_IDS["invoices"])
@@ -161,7 +167,7 @@ def test_api_reads_an_invoice_by_its_id_and_an_accounts_invoices_by_the_contract
     }
 
 
-def test_api_uses_dynamodb_stripes_secret_logs_and_tracing_only(
+def test_api_uses_dynamodb_stripes_secret_the_bus_logs_and_tracing_only(
     synthesized: Synthesized,
 ) -> None:
     services = {
@@ -170,9 +176,13 @@ def test_api_uses_dynamodb_stripes_secret_logs_and_tracing_only(
         for action in actions_of(statement)
     }
 
-    assert services == {"dynamodb", "logs", "secretsmanager", "xray"}
+    assert services == {"dynamodb", "events", "logs", "secretsmanager", "xray"}
     assert granted(synthesized, names.API, "secretsmanager:") == {
         "secretsmanager:GetSecretValue": [SECRET]
+    }
+    # R8, R12: a contractor's budget change announces its pause or reactivation.
+    assert granted(synthesized, names.API, "events:") == {
+        "events:PutEvents": [get_att(names.EVENT_BUS_LOGICAL_ID)]
     }
 
 

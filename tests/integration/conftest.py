@@ -146,3 +146,11 @@ def card_updated(
     import functions.card_updated.handler as module
 
     return importlib.reload(module)
+
+
+@pytest.fixture
+def budget_reset(aws: Resources, clock: Clock) -> ModuleType:
+    """The real budget_reset handler module, initialised against this test's resources."""
+    import functions.budget_reset.handler as module
+
+    return importlib.reload(module)

@@ -1,0 +1,35 @@
+"""budget_reset: the daily schedule of each billing timezone rolls budget periods over
+(R7) and lifts budget pauses (R8)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.adapters import clock
+from functions.adapters.budget_periods import BudgetPeriods
+from functions.adapters.event_bus import EventBus
+from functions.adapters.models import bind_tables
+from functions.adapters.settings import BudgetResetSettings
+from functions.budget_reset.reset_run import ResetRequest, ResetRun
+
+settings = BudgetResetSettings.from_env()
+bind_tables(settings.table_names())
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+run = ResetRun(BudgetPeriods(), EventBus(boto3.client("events"), settings.event_bus_name))
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    outcome = run.run(ResetRequest.parse(event), clock.now())
+    metrics.add_metric("BudgetPeriodsReset", MetricUnit.Count, outcome.reset)
+    metrics.add_metric("AccountsReactivated", MetricUnit.Count, outcome.reactivated)
+    return {"due": outcome.due, "reset": outcome.reset, "reactivated": outcome.reactivated}

@@ -1,0 +1,165 @@
+"""budget_reset: the daily roll-over of budget periods (R7, R8).
+
+An EventBridge Scheduler schedule per billing timezone invokes the function at 00:05 local
+time every day with ``{"run": "budget_reset", "timezone": ...}``: five minutes after the
+local midnight at which budget periods end. The function reads the accounts of that
+timezone whose period ended from the accounts table's ``resets`` index and rolls each over
+with the same conditional write as on_lead's lazy roll-over.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import cast
+
+from aws_cdk import Aws, Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_scheduler as scheduler
+from constructs import Construct
+
+from functions.billing.invoices import BILLING_TIMEZONES
+from infra import names
+from infra.function import BillingFunction
+from infra.nag import acknowledge
+from infra.queues import messages_visible_alarm, retained_queue
+from infra.tables import BillingTables
+
+# A timezone's due accounts are a few per day on average (one reset a month each), a few
+# DynamoDB requests each.
+TIMEOUT = Duration.seconds(300)
+MEMORY_SIZE = 256
+
+# R7: every day at 00:05 in the schedule's timezone.
+DAILY_RUN = "cron(5 0 * * ? *)"
+# Scheduler retries handing the event to Lambda within the hour; Lambda retries a run that
+# failed in the function twice. A retried run resets only what is still due. Either way an
+# event that could not be run lands in the dead-letter queue, which is alarmed.
+SCHEDULE_RETRIES = 3
+SCHEDULE_MAX_EVENT_AGE = Duration.hours(1)
+ASYNC_RETRIES = 2
+
+
+class BudgetReset(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        tables: BillingTables,
+        bus: events.IEventBus,
+        layer: lambda_.ILayerVersion,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.dead_letter_queue = retained_queue(
+            self, "DeadLetterQueue", names.BUDGET_RESET_DEAD_LETTER_QUEUE_LOGICAL_ID
+        )
+        acknowledge(
+            self.dead_letter_queue,
+            "AwsSolutions-SQS3",
+            "This queue is itself the dead-letter destination of the daily reset schedules "
+            "and of the function's asynchronous invocations; an operator replays its "
+            "messages, nothing consumes it automatically.",
+        )
+        self.function = BillingFunction(
+            self,
+            "Function",
+            name=names.BUDGET_RESET,
+            description="Rolls budget periods over every day at 00:05 local time and lifts "
+            "budget pauses",
+            environment={
+                names.ACCOUNTS_TABLE: tables.accounts.table_name,
+                names.LEDGER_TABLE: tables.ledger.table_name,
+                names.EVENT_BUS_NAME: bus.event_bus_name,
+            },
+            layer=layer,
+            timeout=TIMEOUT,
+            memory_size=MEMORY_SIZE,
+        )
+        # A reset reads the due accounts' keys from the resets index, reads each account,
+        # and is one transaction: the account's conditional update and the ledger entries,
+        # put on the condition that they do not exist. No Scan, no DeleteItem.
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:Query"],
+                resources=[tables.index_arn("accounts", "resets")],
+            ),
+            iam.PolicyStatement(
+                actions=["dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
+                resources=[tables.accounts.table_arn],
+            ),
+            iam.PolicyStatement(
+                actions=["dynamodb:PutItem"],
+                resources=[tables.ledger.table_arn],
+            ),
+        )
+        bus.grant_put_events_to(self.function.role)
+
+        self.function.function.configure_async_invoke(
+            on_failure=destinations.SqsDestination(self.dead_letter_queue),
+            retry_attempts=ASYNC_RETRIES,
+            max_event_age=SCHEDULE_MAX_EVENT_AGE,
+        )
+        self.scheduler_role = self._scheduler_role()
+        self.schedules = {zone: self._daily_schedule(zone) for zone in BILLING_TIMEZONES}
+
+        messages_visible_alarm(
+            self,
+            "DeadLettersAlarm",
+            self.dead_letter_queue,
+            "A daily budget reset failed (in the function or before it): budget periods of "
+            "that timezone roll over on their next lead only, and budget pauses stay until an "
+            "operator replays the run.",
+        )
+
+    def _scheduler_role(self) -> iam.Role:
+        """The role the reset schedules run as: it may invoke this function, and send the
+        events it could not deliver to this function's dead-letter queue; nothing else."""
+        role = iam.Role(
+            self,
+            "SchedulerRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            ),
+            description="Runs the daily schedules of budget_reset",
+        )
+        cast(iam.CfnRole, role.node.default_child).override_logical_id(
+            names.BUDGET_RESET_SCHEDULER_ROLE_LOGICAL_ID
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"],
+                resources=[self.function.function.function_arn],
+            )
+        )
+        self.dead_letter_queue.grant(role, "sqs:SendMessage")
+        return role
+
+    def _daily_schedule(self, timezone: str) -> scheduler.CfnSchedule:
+        logical_id = names.budget_reset_schedule_logical_id(timezone)
+        schedule = scheduler.CfnSchedule(
+            self,
+            logical_id,
+            description=f"R7: the daily budget reset of the accounts in {timezone}",
+            schedule_expression=DAILY_RUN,
+            schedule_expression_timezone=timezone,
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            state="ENABLED",
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=self.function.function.function_arn,
+                role_arn=self.scheduler_role.role_arn,
+                input=json.dumps({"run": "budget_reset", "timezone": timezone}),
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                    maximum_retry_attempts=SCHEDULE_RETRIES,
+                    maximum_event_age_in_seconds=int(SCHEDULE_MAX_EVENT_AGE.to_seconds()),
+                ),
+                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
+                    arn=self.dead_letter_queue.queue_arn
+                ),
+            ),
+        )
+        schedule.override_logical_id(logical_id)
+        return schedule
