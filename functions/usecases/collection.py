@@ -4,7 +4,7 @@ bill (the Friday run, the threshold trigger, Stripe's webhooks, the card update)
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
 
@@ -18,6 +18,10 @@ from functions.billing.invoices import AttemptOutcome, Invoice, InvoiceStatus, P
 from functions.billing.payments import Payments
 
 logger = Logger(child=True)
+
+# Longer than any billing function may run (weekly_invoice: 120 s), shorter than the work
+# queue's visibility timeout (720 s): a redelivered message finds the attempt resolvable.
+IN_FLIGHT = timedelta(minutes=10)
 
 
 class EventsNotPublished(RuntimeError):
@@ -53,15 +57,28 @@ class Collection:
             raise EventsNotPublished(f"{len(failed)} events of {invoice.invoice_id}")
 
     def collect(self, invoice: Invoice, account: Account, now: datetime) -> Invoice:
-        """R6: charge the card on file off-session, one PaymentIntent per attempt."""
+        """R6: charge the card on file off-session, one PaymentIntent per attempt.
+
+        The attempt is recorded before Stripe is asked. An attempt recorded less than
+        ``IN_FLIGHT`` ago may still be under way in another run: it is left alone, so two
+        runs never charge the same invoice at once. An older one whose answer never came is
+        resolved from Stripe's records, and repeated under the same idempotency key only
+        when Stripe has no trace of it. The invoice comes back ``OPEN`` while the outcome
+        is not known.
+        """
         if invoice.status is not InvoiceStatus.OPEN:
             return invoice  # collected already
-        resuming = bool(invoice.attempts) and invoice.attempts[-1].outcome is AttemptOutcome.UNKNOWN
-        number = len(invoice.attempts) if resuming else invoice.next_attempt_number
         card, customer = account.card, account.stripe_customer_id
-        pending = PaymentAttempt(number, now, AttemptOutcome.UNKNOWN, card=card)
-        if not resuming and not self._invoices.start_attempt(invoice, pending):
-            resuming = True  # another run started this attempt: resolve, never charge anew
+        last = invoice.attempts[-1] if invoice.attempts else None
+        if last is not None and last.outcome is AttemptOutcome.UNKNOWN:
+            if now - last.at < IN_FLIGHT:
+                return invoice
+            number, resuming = last.number, True
+        else:
+            number, resuming = invoice.next_attempt_number, False
+            pending = PaymentAttempt(number, now, AttemptOutcome.UNKNOWN, card=card)
+            if not self._invoices.start_attempt(invoice, pending):
+                return invoice  # another run started this very attempt a moment ago
         if card is None or customer is None:
             outcome = PaymentAttempt(number, now, AttemptOutcome.NO_CARD, decline_code="no_card")
             return self._invoices.settle_attempt(invoice, outcome, now)

@@ -101,7 +101,10 @@ class BillingRun:
         return self._bill(invoice, now)
 
     def threshold(self, contractor_id: str, sequence: int, now: datetime) -> Invoice | None:
-        """R4: the threshold invoice that follows the account's ``sequence``-th invoice."""
+        """R4: the threshold invoice that follows the account's ``sequence``-th invoice.
+
+        A stream record is retried at once, not later: when the payment's outcome is not
+        known yet, the record succeeds and Stripe's webhook settles the attempt."""
         invoice = self._invoices.issue(
             contractor_id,
             threshold_invoice_id(contractor_id, sequence + 1),
@@ -109,7 +112,11 @@ class BillingRun:
             now,
             while_sequence=sequence,
         )
-        return self._bill(invoice, now)
+        try:
+            return self._bill(invoice, now)
+        except PaymentOutcomeUnknown:
+            logger.warning("threshold invoice awaits its payment's outcome")
+            return invoice
 
     # ------------------------------------------------------------------ steps
 
