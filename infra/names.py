@@ -19,6 +19,7 @@ from functions.adapters.settings import (
     BudgetResetSettings,
     CardUpdatedSettings,
     FunctionSettings,
+    GraceCheckSettings,
     OnLeadSettings,
     PaymentsSettings,
     TablesSettings,
@@ -38,6 +39,7 @@ API: Final = "api"
 WEEKLY_INVOICE: Final = "weekly_invoice"
 CARD_UPDATED: Final = "card_updated"
 BUDGET_RESET: Final = "budget_reset"
+GRACE_CHECK: Final = "grace_check"
 
 FUNCTION_SETTINGS: Final[dict[str, type[FunctionSettings]]] = {
     ON_LEAD: OnLeadSettings,
@@ -45,6 +47,7 @@ FUNCTION_SETTINGS: Final[dict[str, type[FunctionSettings]]] = {
     WEEKLY_INVOICE: WeeklyInvoiceSettings,
     CARD_UPDATED: CardUpdatedSettings,
     BUDGET_RESET: BudgetResetSettings,
+    GRACE_CHECK: GraceCheckSettings,
 }
 
 
@@ -98,6 +101,7 @@ FUNCTION_LOGICAL_IDS: Final[dict[str, str]] = {
     WEEKLY_INVOICE: "WeeklyInvoiceFunction",
     CARD_UPDATED: "CardUpdatedFunction",
     BUDGET_RESET: "BudgetResetFunction",
+    GRACE_CHECK: "GraceCheckFunction",
 }
 EVENT_BUS_LOGICAL_ID: Final = "EventBus"
 QUARANTINE_QUEUE_LOGICAL_ID: Final = "QuarantineQueue"
@@ -116,6 +120,9 @@ ACCOUNTS_STREAM_MAPPING_LOGICAL_ID: Final = "WeeklyInvoiceAccountsStreamMapping"
 WEEKLY_INVOICE_SCHEDULER_ROLE_LOGICAL_ID: Final = "WeeklyInvoiceSchedulerRole"
 BUDGET_RESET_SCHEDULER_ROLE_LOGICAL_ID: Final = "BudgetResetSchedulerRole"
 BUDGET_RESET_DEAD_LETTER_QUEUE_LOGICAL_ID: Final = "BudgetResetDeadLetterQueue"
+GRACE_CHECK_SCHEDULE_LOGICAL_ID: Final = "GraceCheckSchedule"
+GRACE_CHECK_SCHEDULER_ROLE_LOGICAL_ID: Final = "GraceCheckSchedulerRole"
+GRACE_CHECK_DEAD_LETTER_QUEUE_LOGICAL_ID: Final = "GraceCheckDeadLetterQueue"
 CONTRACTOR_USER_POOL_LOGICAL_ID: Final = "ContractorUserPool"
 CONTRACTOR_APP_CLIENT_LOGICAL_ID: Final = "ContractorAppClient"
 BILLING_RESOURCE_SERVER_LOGICAL_ID: Final = "BillingResourceServer"

@@ -1,6 +1,7 @@
 """The lead billing stack: tables, event bus, queues, functions, the leads stream mapping,
 the invoicing (``infra/weekly_invoice.py``), the card flow and Stripe's webhooks
-(``infra/card_updated.py``), the contractors' user pool, the API and the alarms an operator
+(``infra/card_updated.py``), the schedules of ``infra/budget_reset.py`` and
+``infra/grace_check.py``, the contractors' user pool, the API and the alarms an operator
 acts on.
 """
 
@@ -22,6 +23,7 @@ from infra.card_updated import CardUpdated
 from infra.contractors import ContractorIdentity
 from infra.emails import EmailSending
 from infra.function import BillingFunction, DependenciesLayer
+from infra.grace_check import GraceCheck
 from infra.nag import acknowledge
 from infra.payments import StripeSecret
 from infra.queues import messages_visible_alarm, retained_queue
@@ -204,6 +206,9 @@ class LeadBillingStack(Stack):
         )
 
         self.budget_reset = BudgetReset(self, "BudgetReset", tables=tables, bus=bus, layer=layer)
+        self.grace_check = GraceCheck(
+            self, "GraceCheck", tables=tables, bus=bus, layer=layer, stripe=self.stripe
+        )
 
         self.contractors = ContractorIdentity(self, "Contractors")
         # Construct id of the API's first version, kept so that its resources stay.
@@ -221,6 +226,7 @@ class LeadBillingStack(Stack):
             names.WEEKLY_INVOICE: self.weekly_invoice.function,
             names.CARD_UPDATED: self.card_updated.function,
             names.BUDGET_RESET: self.budget_reset.function,
+            names.GRACE_CHECK: self.grace_check.function,
         }
         self.tables = tables
         self.bus = bus

@@ -65,6 +65,7 @@ def account_from_item(item: AccountModel) -> Account:
         ),
         unbilled=_cents(item.unbilled_cents),
         past_due=_cents(item.past_due_cents),
+        first_failure_at=parse_instant(item.first_failure_at) if item.first_failure_at else None,
         grace_ends_at=parse_instant(item.grace_ends_at) if item.grace_ends_at else None,
         invoice_due=bool(item.invoice_due),
         invoice_sequence=int(item.invoice_sequence or 0),

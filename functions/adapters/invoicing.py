@@ -20,19 +20,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import GetError, PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import size
+from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
 
 from functions.adapters.accounts import (
     CONDITION_FAILED,
     RETRYABLE_CANCELLATIONS,
+    account_from_item,
     instant,
     ledger_entry,
     parse_instant,
 )
+from functions.adapters.budget_periods import reactivation_entry
 from functions.adapters.lead_charges import lead_entry_id
 from functions.adapters.models import (
     AccountModel,
@@ -42,7 +45,10 @@ from functions.adapters.models import (
     PaymentAttemptAttribute,
     transact_write,
 )
+from functions.billing.account import Account, PauseReason
 from functions.billing.errors import AccountNotFound, StorageUnavailable
+from functions.billing.events import AccountReactivated
+from functions.billing.grace import grace_end
 from functions.billing.invoices import (
     AttemptOutcome,
     Card,
@@ -54,6 +60,7 @@ from functions.billing.invoices import (
     status_after,
 )
 from functions.billing.money import Money
+from functions.billing.pauses import Trigger, apply
 
 DRAFT, VOID = "draft", "void"
 # Lines an invoice lists at most, so that an invoice stays well within an item's 400 KB;
@@ -62,6 +69,12 @@ MAX_LINES = 1_000
 MAX_ISSUE_ATTEMPTS = 8
 EMAIL_CLAIM_SECONDS = 600
 CONDITIONAL_FAILURE = "ConditionalCheckFailedException"
+# The one partition of the sparse ``grace`` index (``models.GraceIndex``).
+GRACE_SHARD = "grace"
+
+
+def non_payment_pause() -> Path:
+    return cast(Path, AccountModel.pauses[PauseReason.NON_PAYMENT.value])
 
 
 class LedgerMismatch(RuntimeError):
@@ -146,35 +159,57 @@ class InvoiceStore:
         """Record the outcome of an attempt under way, with its effects on the account (R6).
 
         Succeeded: the invoice is paid and a payment enters the ledger. Declined or no card:
-        the invoice is past due, the account's past-due balance grows and its first failure
-        is recorded once. A paid invoice never becomes past due.
+        the invoice is past due, the account's past-due balance grows and the first failure
+        starts the grace period (R9), once. A paid invoice never becomes past due. A payment
+        that brings the past-due balance to zero ends the grace period and lifts a
+        non-payment pause (R10), decided on the account as read and conditioned on it.
         """
-        current = self._item(invoice.invoice_id)
-        if current is None:
-            raise StorageUnavailable(f"invoice {invoice.invoice_id} vanished")
-        known = invoice_from_item(current)
-        index = attempt.number - 1
-        if index >= len(known.attempts) or known.attempts[index].outcome not in _OPEN_OUTCOMES:
-            return known  # settled already (by the run or by a webhook)
-        status = status_after(known.status, attempt.outcome)
-        path = InvoiceModel.attempts[index]
+        for _ in range(MAX_ISSUE_ATTEMPTS):
+            current = self._item(invoice.invoice_id)
+            if current is None:
+                raise StorageUnavailable(f"invoice {invoice.invoice_id} vanished")
+            known = invoice_from_item(current)
+            index = attempt.number - 1
+            if index >= len(known.attempts) or known.attempts[index].outcome not in _OPEN_OUTCOMES:
+                return known  # settled already (by the run or by a webhook)
+            status = status_after(known.status, attempt.outcome)
+            pays_past_due = (
+                attempt.outcome is AttemptOutcome.SUCCEEDED
+                and known.status is InvoiceStatus.PAST_DUE
+            )
+            account = self._account(known.contractor_id) if pays_past_due else None
+            path = InvoiceModel.attempts[index]
+            try:
+                with transact_write() as transaction:
+                    actions = self._attempt_effects(
+                        transaction, known, attempt, status, account, now
+                    )
+                    transaction.update(
+                        InvoiceModel(invoice.invoice_id),
+                        actions=[
+                            path.set(_attempt(attempt)),
+                            InvoiceModel.status.set(status.value),
+                            *actions,
+                        ],
+                        condition=path["outcome"].is_in(*(o.value for o in _OPEN_OUTCOMES)),
+                    )
+            except TransactWriteError as error:
+                reasons = error.cancellation_reasons or []
+                codes = {reason.code for reason in reasons if reason is not None}
+                if codes and codes <= RETRYABLE_CANCELLATIONS | {CONDITION_FAILED}:
+                    # Settled elsewhere (the next read says so), or the account moved.
+                    continue
+                raise StorageUnavailable(str(error)) from error
+            return self.get(invoice.invoice_id) or known
+        raise StorageUnavailable(f"invoice {invoice.invoice_id}: attempt not settled")
+
+    def _account(self, contractor_id: str) -> Account:
         try:
-            with transact_write() as transaction:
-                transaction.update(
-                    InvoiceModel(invoice.invoice_id),
-                    actions=[
-                        path.set(_attempt(attempt)),
-                        InvoiceModel.status.set(status.value),
-                    ],
-                    condition=path["outcome"].is_in(*(o.value for o in _OPEN_OUTCOMES)),
-                )
-                self._attempt_effects(transaction, known, attempt, status, now)
-        except TransactWriteError as error:
-            reasons = error.cancellation_reasons
-            if reasons and any(r is not None and r.code == CONDITION_FAILED for r in reasons):
-                return self.get(invoice.invoice_id) or known
+            return account_from_item(AccountModel.get(contractor_id, consistent_read=True))
+        except AccountModel.DoesNotExist as error:
+            raise AccountNotFound(contractor_id) from error
+        except GetError as error:
             raise StorageUnavailable(str(error)) from error
-        return self.get(invoice.invoice_id) or known
 
     def _attempt_effects(
         self,
@@ -182,8 +217,11 @@ class InvoiceStore:
         invoice: Invoice,
         attempt: PaymentAttempt,
         status: InvoiceStatus,
+        account: Account | None,
         now: datetime,
-    ) -> None:
+    ) -> list[Action]:
+        """Write the attempt's effects on the account and the ledger; the further updates
+        of the invoice they call for."""
         total = invoice.total.cents
         contractor = invoice.contractor_id
         if attempt.outcome is AttemptOutcome.SUCCEEDED:
@@ -200,12 +238,8 @@ class InvoiceStore:
                 condition=LedgerEntryModel.entry_id.does_not_exist(),
             )
             if invoice.status is InvoiceStatus.PAST_DUE:
-                # Paid after failing: the past-due balance shrinks again.
-                transaction.update(
-                    AccountModel(contractor),
-                    actions=[AccountModel.past_due_cents.add(-total)],
-                    condition=AccountModel.past_due_cents >= total,
-                )
+                assert account is not None
+                return self._past_due_paid(transaction, invoice, account, now)
         elif status is InvoiceStatus.PAST_DUE and invoice.status is not InvoiceStatus.PAST_DUE:
             transaction.save(
                 ledger_entry(
@@ -219,14 +253,61 @@ class InvoiceStore:
                 ),
                 condition=LedgerEntryModel.entry_id.does_not_exist(),
             )
+            # R9: the first failure starts the grace period; a later one moves nothing.
             transaction.update(
                 AccountModel(contractor),
                 actions=[
                     AccountModel.past_due_cents.add(total),
                     AccountModel.first_failure_at.set(AccountModel.first_failure_at | instant(now)),
+                    AccountModel.grace_ends_at.set(
+                        AccountModel.grace_ends_at | instant(grace_end(now))
+                    ),
+                    AccountModel.grace_shard.set(GRACE_SHARD),
                 ],
                 condition=AccountModel.contractor_id.exists(),
             )
+        return []
+
+    def _past_due_paid(
+        self, transaction: Any, invoice: Invoice, account: Account, now: datetime
+    ) -> list[Action]:
+        """Paid after failing: the past-due balance shrinks again. At zero the grace period
+        is over (R9) and a non-payment pause lifts (R10, R12)."""
+        total = invoice.total.cents
+        contractor = invoice.contractor_id
+        if account.past_due.cents < total:
+            raise LedgerMismatch(
+                f"account {contractor}: invoice {invoice.invoice_id} pays {total} cents but "
+                f"only {account.past_due.cents} are past due"
+            )
+        left = account.past_due.cents - total
+        actions: list[Action] = [AccountModel.past_due_cents.set(left)]
+        condition = AccountModel.past_due_cents == account.past_due.cents
+        invoice_actions: list[Action] = []
+        if left == 0:
+            actions += [
+                AccountModel.first_failure_at.remove(),
+                AccountModel.grace_ends_at.remove(),
+                AccountModel.grace_shard.remove(),
+            ]
+            pause = non_payment_pause()
+            _, event = apply(account, Trigger.BALANCE_SETTLED, now)
+            if isinstance(event, AccountReactivated):
+                since = instant(event.paused_since)
+                condition &= pause == since
+                actions.append(pause.remove())
+                transaction.save(
+                    reactivation_entry(event, instant(account.period.start), now),
+                    condition=LedgerEntryModel.entry_id.does_not_exist(),
+                )
+                invoice_actions = [
+                    InvoiceModel.reactivated_at.set(instant(now)),
+                    InvoiceModel.reactivated_paused_since.set(since),
+                ]
+            else:
+                condition &= pause.does_not_exist()
+        transaction.update(AccountModel(contractor), actions=actions, condition=condition)
+        return invoice_actions
 
     # ------------------------------------------------------------------ email
 
@@ -484,6 +565,10 @@ def invoice_from_item(item: InvoiceModel) -> Invoice:
         ),
         status=InvoiceStatus(item.status),
         attempts=attempts,
+        reactivated_at=parse_instant(item.reactivated_at) if item.reactivated_at else None,
+        reactivated_paused_since=(
+            parse_instant(item.reactivated_paused_since) if item.reactivated_paused_since else None
+        ),
     )
 
 

@@ -1,10 +1,11 @@
-"""R2, R7, R8: settle a delivered lead with one conditional DynamoDB transaction.
+"""R2, R7, R8, R10: settle a delivered lead with one conditional DynamoDB transaction.
 
 The happy path is a single TransactWriteItems with no read before it: put the lead's
 ledger entry (it must not exist) and update the account (it must exist, be in the lead's
-budget period, hold no pause, and have more budget left than the price). When DynamoDB
-cancels it, the cancellation reasons say why: the ledger entry exists (a duplicate), or
-the account's conditions failed, in which case the reason carries the account as it is
+budget period, hold no pause, have no grace period that ended unpaid by the lead's
+instant (R10), and have more budget left than the price). When DynamoDB cancels it, the
+cancellation reasons say why: the ledger entry exists (a duplicate), or the account's
+conditions failed, in which case the reason carries the account as it is
 (``ReturnValuesOnConditionCheckFailure=ALL_OLD``). The domain then decides on that
 snapshot (roll the period over, charge exactly up to the budget and pause, reject and
 pause, reject because paused) and the next transaction is conditioned on exactly the
@@ -202,6 +203,26 @@ def _no_pause() -> Condition:
     return _pause(BUDGET).does_not_exist() & _pause(NON_PAYMENT).does_not_exist()
 
 
+def _grace_not_ended(at: str) -> Condition:
+    """R9, R10: no grace period ended unpaid at or before the lead's instant ``at``."""
+    return (
+        AccountModel.grace_ends_at.does_not_exist()
+        | (AccountModel.grace_ends_at > at)
+        | (AccountModel.past_due_cents <= 0)
+    )
+
+
+def _grace_ended(at: str, grace_ends_at: str) -> Condition:
+    """R10: the grace period the decision saw ended unpaid at or before ``at``, and no
+    non-payment pause holds yet."""
+    return (
+        (AccountModel.grace_ends_at == grace_ends_at)
+        & (AccountModel.grace_ends_at <= at)
+        & (AccountModel.past_due_cents > 0)
+        & _pause(NON_PAYMENT).does_not_exist()
+    )
+
+
 def _optimistic_plan(lead: Lead, now: datetime) -> _Plan:
     """The happy path, decided without a read: the conditions are the whole decision."""
     at, price = instant(lead.delivered_at), lead.price.cents
@@ -209,6 +230,7 @@ def _optimistic_plan(lead: Lead, now: datetime) -> _Plan:
     plan.require(AccountModel.period_start <= at)
     plan.require(AccountModel.period_end > at)
     plan.require(_no_pause())
+    plan.require(_grace_not_ended(at))
     plan.require(AccountModel.remaining_cents > price)
     plan.actions = [
         AccountModel.spent_cents.add(price),
@@ -254,18 +276,28 @@ def _plan(snapshot: Account, lead: Lead, now: datetime) -> _Plan:
         plan.require(AccountModel.period_start == instant(snapshot.period.start))
         available = AccountModel.remaining_cents
 
-    if decision.slot is Slot.CURRENT:
-        _current_period(plan, decision, price, available, rolled_over)
+    delivered = instant(lead.delivered_at)
+    if decision.pauses_for_non_payment:
+        assert snapshot.grace_ends_at is not None
+        plan.require(_grace_ended(delivered, instant(snapshot.grace_ends_at)))
+        if rolled_over:
+            plan.actions += fresh_spend()
     else:
-        _previous_period(plan, decision, snapshot, price)
+        if decision.reason is not RejectReason.PAUSED:
+            plan.require(_grace_not_ended(delivered))
+        if decision.slot is Slot.CURRENT:
+            _current_period(plan, decision, price, available, rolled_over)
+        else:
+            _previous_period(plan, decision, snapshot, price)
 
     paused = [event for event in decided_events if isinstance(event, AccountPaused)]
-    if rolled_over and not paused:
+    if rolled_over and not any(event.reason is PauseReason.BUDGET for event in paused):
         plan.actions.append(_pause(BUDGET).remove())
     for event in paused:
         since = instant(event.since)
-        plan.actions.append(_pause(BUDGET).set(since))
+        plan.actions.append(_pause(event.reason.value).set(since))
         plan.lead_entry.paused_since = since
+        plan.lead_entry.paused_reason = event.reason.value
         plan.other_entries.append(pause_entry(event, instant(rolled.period.start), now))
     return plan
 
@@ -366,7 +398,6 @@ def _replay(raw: dict[str, Any]) -> Settlement:
             )
         )
     if entry.paused_since:
-        events.append(
-            AccountPaused(contractor_id, PauseReason.BUDGET, parse_instant(entry.paused_since))
-        )
+        reason = PauseReason(entry.paused_reason or BUDGET)
+        events.append(AccountPaused(contractor_id, reason, parse_instant(entry.paused_since)))
     return Settlement(tuple(events), duplicate=True)

@@ -80,6 +80,19 @@ class ResetsIndex(GlobalSecondaryIndex["AccountModel"]):
     period_end = UnicodeAttribute(range_key=True)
 
 
+class GraceIndex(GlobalSecondaryIndex["AccountModel"]):
+    """R9, R10: the accounts whose grace period runs, by its end, so that the hourly check
+    reads only them. Sparse: ``grace_shard`` is set with ``grace_ends_at`` by the first
+    failed payment and removed with it when everything past due is paid."""
+
+    class Meta:
+        index_name = "grace"
+        projection = KeysOnlyProjection()
+
+    grace_shard = UnicodeAttribute(hash_key=True)
+    grace_ends_at = UnicodeAttribute(range_key=True)
+
+
 class AccountModel(_Table):
     """One item per contractor: profile, budget period state and balances.
 
@@ -115,6 +128,7 @@ class AccountModel(_Table):
     pauses = MapAttribute[str, str](default=dict)
     grace_ends_at = UnicodeAttribute(null=True)
     first_failure_at = UnicodeAttribute(null=True)  # R9: the grace period starts from it
+    grace_shard = UnicodeAttribute(null=True)  # set while a grace period runs (GraceIndex)
     created_at = UnicodeAttribute()
     # R4: threshold minus unbilled, kept so that a charge can tell without a read whether
     # it reaches the threshold; ``invoice_due`` is the flag the threshold trigger filters on.
@@ -126,6 +140,7 @@ class AccountModel(_Table):
     card = CardAttribute(null=True)
     billable = BillableIndex()
     resets = ResetsIndex()
+    grace = GraceIndex()
 
 
 class ChronologicalIndex(LocalSecondaryIndex["LedgerEntryModel"]):
@@ -178,6 +193,7 @@ class LedgerEntryModel(_Table):
     # Facts a lead's transaction established besides its own outcome, so that a redelivered
     # lead can announce again exactly what its first delivery announced.
     paused_since = UnicodeAttribute(null=True)
+    paused_reason = UnicodeAttribute(null=True)  # absent: budget
     reactivated_paused_since = UnicodeAttribute(null=True)
     unbilled_key = UnicodeAttribute(null=True)
     invoice_id = UnicodeAttribute(null=True)
@@ -236,6 +252,9 @@ class InvoiceModel(_Table):
     attempts = ListAttribute[PaymentAttemptAttribute](of=PaymentAttemptAttribute, default=list)
     email_claimed_at = UnicodeAttribute(null=True)
     email_sent_at = UnicodeAttribute(null=True)
+    # R10, R12: the non-payment pause that this invoice's payment lifted, if any.
+    reactivated_at = UnicodeAttribute(null=True)
+    reactivated_paused_since = UnicodeAttribute(null=True)
     by_contractor = ContractorInvoicesIndex()
 
 

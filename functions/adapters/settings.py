@@ -88,3 +88,14 @@ class ApiSettings(PaymentsSettings):
 
     def table_names(self) -> dict[str, str]:
         return {**super().table_names(), "invoices": self.invoices_table}
+
+
+class GraceCheckSettings(PaymentsSettings):
+    """grace_check: retries past-due payments during the grace period and pauses for
+    non-payment at its end (R9, R10)."""
+
+    invoices_table: str = Field(alias="INVOICES_TABLE")
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME")
+
+    def table_names(self) -> dict[str, str]:
+        return {**super().table_names(), "invoices": self.invoices_table}

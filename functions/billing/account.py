@@ -72,6 +72,8 @@ class Account:
     previous_remaining: Money | None = None
     unbilled: Money = Money(0)
     past_due: Money = Money(0)
+    # R9: set by the first failed payment, removed when everything past due is paid.
+    first_failure_at: datetime | None = None
     grace_ends_at: datetime | None = None
     # R4: set by the charge that makes the unbilled charges reach the threshold, cleared by
     # the invoice that bills them; ``invoice_sequence`` counts the invoices issued so far.

@@ -1,10 +1,12 @@
-"""R1, R2, R7, R8, R12: what happens to a delivered lead.
+"""R1, R2, R7, R8, R10, R12: what happens to a delivered lead.
 
 A lead is charged at its own price (R1) to the budget period it was delivered in (R7),
 when no pause holds and its price fits in what remains of that period's budget (R8). A
 lead that does not fit is rejected and pauses the account for budget; a lead that fits
-exactly is charged and pauses it. A lead seen before is a duplicate and changes nothing
-(R2); the storage adapter detects that, since it needs the ledger.
+exactly is charged and pauses it. A lead delivered at or after the end of a grace period
+that ended unpaid is rejected and pauses the account for non-payment from the grace end
+(R10), as if the hourly check had paused it already. A lead seen before is a duplicate
+and changes nothing (R2); the storage adapter detects that, since it needs the ledger.
 
 These functions are pure: the storage adapter turns a decision into one conditional
 transaction whose conditions are the facts the decision relied on, so a decision made on
@@ -27,6 +29,7 @@ from functions.billing.events import (
     LeadRejected,
     RejectReason,
 )
+from functions.billing.grace import pauses_for_non_payment
 from functions.billing.leads import InvalidLead, Lead
 from functions.billing.money import Money
 from functions.billing.pauses import Trigger, apply
@@ -55,6 +58,9 @@ class LeadDecision:
     reason: RejectReason | None = None
     detail: str = ""
     pauses_for_budget: bool = False
+    # R10: the grace period ended unpaid at the lead's instant: rejected, and the account is
+    # paused for non-payment from the grace end, whether or not a schedule did it yet.
+    pauses_for_non_payment: bool = False
     reaches_threshold: bool = False  # R4: the charge brings the unbilled charges to the threshold
 
 
@@ -105,7 +111,22 @@ def decide(account: Account, lead: Lead) -> LeadDecision:
     )
 
 
+def _grace_ended(account: Account, lead: Lead, slot: Slot) -> LeadDecision | None:
+    if not pauses_for_non_payment(account, lead.delivered_at):
+        return None
+    return LeadDecision(
+        Outcome.REJECT,
+        slot,
+        RejectReason.PAUSED,
+        "account paused for non_payment: the grace period ended unpaid",
+        pauses_for_non_payment=True,
+    )
+
+
 def _decide_current(account: Account, lead: Lead) -> LeadDecision:
+    lapsed = _grace_ended(account, lead, Slot.CURRENT)
+    if lapsed is not None:
+        return lapsed
     if account.pauses:
         return LeadDecision(
             Outcome.REJECT, Slot.CURRENT, RejectReason.PAUSED, _pause_detail(account)
@@ -128,6 +149,9 @@ def _decide_current(account: Account, lead: Lead) -> LeadDecision:
 
 def _decide_previous(account: Account, lead: Lead) -> LeadDecision:
     # The budget pause, if any, belongs to the current period; non-payment holds for all.
+    lapsed = _grace_ended(account, lead, Slot.PREVIOUS)
+    if lapsed is not None:
+        return lapsed
     if PauseReason.NON_PAYMENT in account.pauses:
         return LeadDecision(
             Outcome.REJECT, Slot.PREVIOUS, RejectReason.PAUSED, _pause_detail(account)
@@ -182,6 +206,12 @@ def apply_decision(
         )
     if decision.pauses_for_budget:
         account, paused = apply(account, Trigger.BUDGET_REACHED, at)
+        if isinstance(paused, AccountPaused):
+            events.append(paused)
+    if decision.pauses_for_non_payment:
+        assert account.grace_ends_at is not None
+        # R10: the pause starts at the grace end, not when it is noticed.
+        account, paused = apply(account, Trigger.GRACE_ENDED_UNPAID, account.grace_ends_at)
         if isinstance(paused, AccountPaused):
             events.append(paused)
     return account, events

@@ -90,6 +90,10 @@ class Invoice:
     lines: tuple[InvoiceLine, ...]
     status: InvoiceStatus = InvoiceStatus.OPEN
     attempts: tuple[PaymentAttempt, ...] = ()
+    # R10, R12: when its payment settled the whole past-due balance of an account paused
+    # for non-payment: when, and since when that pause held.
+    reactivated_at: datetime | None = None
+    reactivated_paused_since: datetime | None = None
 
     def __post_init__(self) -> None:
         if not self.lines:

@@ -12,8 +12,8 @@ from functions.adapters.event_bus import EventBus
 from functions.adapters.invoice_email import render_invoice_email
 from functions.adapters.invoicing import InvoiceStore
 from functions.adapters.mailer import SesMailer
-from functions.billing.account import Account
-from functions.billing.events import BillingEvent, InvoicePaid, PaymentFailed
+from functions.billing.account import Account, PauseReason
+from functions.billing.events import AccountReactivated, BillingEvent, InvoicePaid, PaymentFailed
 from functions.billing.invoices import AttemptOutcome, Invoice, InvoiceStatus, PaymentAttempt
 from functions.billing.payments import Payments
 
@@ -34,7 +34,7 @@ class Collection:
         self,
         invoices: InvoiceStore,
         payments: Callable[[], Payments],
-        mailer: SesMailer,
+        mailer: SesMailer | None,
         bus: EventBus,
     ) -> None:
         self._invoices = invoices
@@ -68,6 +68,18 @@ class Collection:
         """
         if invoice.status is not InvoiceStatus.OPEN:
             return invoice  # collected already
+        return self._charge(invoice, account, now)
+
+    def retry(self, invoice: Invoice, account: Account, now: datetime) -> Invoice:
+        """R9: charge a past-due invoice again, as the next attempt, with the same
+        discipline as ``collect``: an attempt under way is left alone or resolved, and two
+        runs starting the same attempt number charge once. Whether a retry is due is the
+        caller's decision (``billing.grace.retry_due``)."""
+        if invoice.status is not InvoiceStatus.PAST_DUE:
+            return invoice
+        return self._charge(invoice, account, now)
+
+    def _charge(self, invoice: Invoice, account: Account, now: datetime) -> Invoice:
         card, customer = account.card, account.stripe_customer_id
         last = invoice.attempts[-1] if invoice.attempts else None
         if last is not None and last.outcome is AttemptOutcome.UNKNOWN:
@@ -103,6 +115,8 @@ class Collection:
         """R5: one email per invoice, once its collection has an outcome."""
         if invoice.status is InvoiceStatus.OPEN:
             return
+        if self._mailer is None:
+            raise RuntimeError("this collection sends no email")
         if not self._invoices.claim_email(invoice.invoice_id, now):
             return
         try:
@@ -118,13 +132,25 @@ def outcome_events(invoice: Invoice) -> list[BillingEvent]:
     if not invoice.attempts:
         return []
     last = invoice.attempts[-1]
+    if last.outcome is AttemptOutcome.UNKNOWN:
+        return []  # an attempt under way: its outcome is announced once known
     if invoice.status is InvoiceStatus.PAID:
         paid = next(a for a in invoice.attempts if a.outcome is AttemptOutcome.SUCCEEDED)
-        return [
+        events: list[BillingEvent] = [
             InvoicePaid(
                 invoice.contractor_id, invoice.invoice_id, invoice.total, paid.payment_intent_id
             )
         ]
+        if invoice.reactivated_at and invoice.reactivated_paused_since:
+            events.append(
+                AccountReactivated(
+                    invoice.contractor_id,
+                    PauseReason.NON_PAYMENT,
+                    invoice.reactivated_at,
+                    paused_since=invoice.reactivated_paused_since,
+                )
+            )
+        return events
     if invoice.status is InvoiceStatus.PAST_DUE:
         return [
             PaymentFailed(

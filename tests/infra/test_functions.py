@@ -14,6 +14,7 @@ from functions.adapters.settings import (
     BudgetResetSettings,
     CardUpdatedSettings,
     FunctionSettings,
+    GraceCheckSettings,
     OnLeadSettings,
     WeeklyInvoiceSettings,
 )
@@ -27,6 +28,7 @@ SETTINGS: list[tuple[str, type[FunctionSettings]]] = [
     (names.WEEKLY_INVOICE, WeeklyInvoiceSettings),
     (names.CARD_UPDATED, CardUpdatedSettings),
     (names.BUDGET_RESET, BudgetResetSettings),
+    (names.GRACE_CHECK, GraceCheckSettings),
 ]
 FUNCTIONS = [function for function, _ in SETTINGS]
 POWERTOOLS_ENVIRONMENT = {

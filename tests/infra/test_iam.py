@@ -22,6 +22,7 @@ FUNCTIONS = [
     names.WEEKLY_INVOICE,
     names.CARD_UPDATED,
     names.BUDGET_RESET,
+    names.GRACE_CHECK,
 ]
 ACCOUNTS = get_att(names.TABLE_LOGICAL_IDS["accounts"])
 LEDGER = get_att(names.TABLE_LOGICAL_IDS["ledger"])

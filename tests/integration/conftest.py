@@ -154,3 +154,25 @@ def budget_reset(aws: Resources, clock: Clock) -> ModuleType:
     import functions.budget_reset.handler as module
 
     return importlib.reload(module)
+
+
+@pytest.fixture
+def grace_check(
+    aws: Resources, clock: Clock, localstripe: str, monkeypatch: pytest.MonkeyPatch
+) -> ModuleType:
+    """The real grace_check handler module, with its Stripe secret."""
+    import json
+
+    import boto3
+
+    secret = boto3.client("secretsmanager").create_secret(
+        Name="test-stripe-grace-check",
+        SecretString=json.dumps(
+            {"api_key": API_KEY, "webhook_secret": "whsec_grace", "api_base": localstripe}
+        ),
+    )
+    monkeypatch.setenv("INVOICES_TABLE", TABLES["invoices"])
+    monkeypatch.setenv("STRIPE_SECRET_NAME", secret["ARN"])
+    import functions.grace_check.handler as module
+
+    return importlib.reload(module)

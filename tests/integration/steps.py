@@ -8,8 +8,11 @@ from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
-from functions.adapters.accounts import AccountStore
+import stripe
+
+from functions.adapters.accounts import AccountStore, card_item
 from functions.adapters.models import AccountModel, LedgerEntryModel
+from functions.adapters.payments import StripePayments, stripe_client
 from functions.billing.account import open_account
 from functions.billing.money import Money
 from tests.support.aws import (
@@ -20,6 +23,7 @@ from tests.support.aws import (
     stream_event,
     stream_records,
 )
+from tests.support.cards import API_KEY, VISA, saved_card
 
 SIGNUP = datetime(2026, 11, 15, 17, 0, tzinfo=UTC)  # the 15th in Chicago
 EARLIER_SIGNUP = datetime(2026, 10, 15, 17, 0, tzinfo=UTC)
@@ -89,3 +93,17 @@ def ledger(contractor_id: str = "c-1", kind: str | None = None) -> list[LedgerEn
 def events(aws: Resources, detail_type: str | None = None) -> list[dict[str, Any]]:
     got = [json.loads(json.dumps(body)) for body in drain(aws.events_queue_url)]
     return [event for event in got if detail_type is None or event["detail-type"] == detail_type]
+
+
+def save_card(localstripe: str, contractor_id: str = "c-1", number: str = VISA) -> None:
+    """Store a card saved through a SetupIntent (with its own Stripe customer) as the
+    account's card on file."""
+    payments = StripePayments(stripe_client(API_KEY, localstripe))
+    api = stripe.StripeClient(API_KEY, base_addresses={"api": localstripe})
+    customer, card = saved_card(payments, api, localstripe, number)
+    AccountModel(contractor_id).update(
+        actions=[
+            AccountModel.stripe_customer_id.set(customer),
+            AccountModel.card.set(card_item(card)),
+        ]
+    )

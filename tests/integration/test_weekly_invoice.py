@@ -21,29 +21,23 @@ from moto.ses.models import ses_backends
 from pypdf import PdfReader
 
 from functions.adapters import payments as payments_adapter
-from functions.adapters.accounts import card_item
 from functions.adapters.models import AccountModel, InvoiceModel
-from functions.adapters.payments import StripePayments, stripe_client
 from tests.integration.conftest import Clock
-from tests.integration.steps import deliver, events, lead, ledger, open_contractor, records_for
+from tests.integration.steps import (
+    deliver,
+    events,
+    lead,
+    ledger,
+    open_contractor,
+    records_for,
+    save_card,
+)
 from tests.support.aws import LambdaContext, Resources
-from tests.support.cards import API_KEY, DECLINED_AT_CHARGE, VISA, intents_of, saved_card
+from tests.support.cards import API_KEY, DECLINED_AT_CHARGE, intents_of
 from tests.support.payments import Fault, FaultyHttpClient
 
 # Friday 20 November 2026, 06:00 in Chicago, when the Chicago schedule fires
 FRIDAY_MORNING = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-
-
-def save_card(localstripe: str, contractor_id: str = "c-1", number: str = VISA) -> None:
-    payments = StripePayments(stripe_client(API_KEY, localstripe))
-    api = stripe.StripeClient(API_KEY, base_addresses={"api": localstripe})
-    customer, card = saved_card(payments, api, localstripe, number)
-    AccountModel(contractor_id).update(
-        actions=[
-            AccountModel.stripe_customer_id.set(customer),
-            AccountModel.card.set(card_item(card)),
-        ]
-    )
 
 
 def invoke(module, event: dict[str, Any]) -> Any:

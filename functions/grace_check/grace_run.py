@@ -1,0 +1,138 @@
+"""R9, R10: the hourly check of the accounts whose grace period runs.
+
+For each account with a grace period, read from the sparse ``grace`` index:
+
+* before the grace end, each past-due invoice is collected again on the retry days after
+  the first failure (``billing.grace.RETRY_DAYS``), once per day reached, never at or after
+  the grace end; a retry that pays everything past due ends the grace period;
+* at or after the grace end, with anything still past due, the account is paused for
+  non-payment from the grace end exactly.
+
+Running the check again, or twice at once, charges and pauses nothing more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger
+
+from functions.adapters.event_bus import EventBus
+from functions.adapters.grace_periods import GracePeriods
+from functions.billing.account import Account
+from functions.billing.errors import BillingError
+from functions.billing.events import AccountPaused, BillingEvent
+from functions.billing.grace import RETRY_DAYS, grace_over, retry_due
+from functions.billing.invoices import AttemptOutcome, Invoice
+from functions.usecases.collection import Collection, outcome_events
+
+logger = Logger(child=True)
+
+RUN = "grace_check"
+
+
+class InvalidRun(ValueError):
+    """An event that is not a grace check run."""
+
+
+class GraceCheckIncomplete(RuntimeError):
+    """Some accounts could not be checked, or their events not announced: the run fails so
+    that it is retried, and a retry does only what is still due."""
+
+
+def parse_run(event: Any) -> None:
+    if not isinstance(event, dict) or event.get("run") != RUN:
+        raise InvalidRun(f"not a {RUN} run")
+
+
+class GraceNotices(Protocol):
+    """Where the contractor hears of retries and pauses (R14); the emails come later."""
+
+    def announced(self, events: Sequence[BillingEvent]) -> None: ...
+
+
+class NoNotices:
+    def announced(self, events: Sequence[BillingEvent]) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class GraceOutcome:
+    running: int
+    retried: int
+    paused: int
+
+
+class GraceRun:
+    def __init__(
+        self,
+        grace: GracePeriods,
+        collection: Collection,
+        bus: EventBus,
+        notices: GraceNotices | None = None,
+        retry_days: Sequence[int] = RETRY_DAYS,
+    ) -> None:
+        self._grace = grace
+        self._collection = collection
+        self._bus = bus
+        self._notices = notices or NoNotices()
+        self._retry_days = tuple(retry_days)
+
+    def run(self, now: datetime) -> GraceOutcome:
+        running = retried = paused = 0
+        announced: list[BillingEvent] = []
+        failed: list[str] = []
+        for contractor_id in self._grace.running():
+            running += 1
+            try:
+                events, retries = self._check(contractor_id, now)
+            except BillingError:
+                logger.exception("grace period not checked", extra={"contractor_id": contractor_id})
+                failed.append(contractor_id)
+                continue
+            retried += retries
+            paused += sum(1 for event in events if isinstance(event, AccountPaused))
+            announced += events
+        if announced:
+            refused = self._bus.publish(announced)
+            failed += [announced[position].contractor_id or "" for position in refused]
+            self._notices.announced(announced)
+        logger.info(
+            "grace periods checked",
+            extra={"running": running, "retried": retried, "paused": paused},
+        )
+        if failed:
+            raise GraceCheckIncomplete(f"{len(failed)} accounts not checked or not announced")
+        return GraceOutcome(running, retried, paused)
+
+    def _check(self, contractor_id: str, now: datetime) -> tuple[list[BillingEvent], int]:
+        account = self._grace.get(contractor_id)
+        if account.first_failure_at is None or account.grace_ends_at is None:
+            return [], 0  # paid meanwhile
+        if grace_over(account, now):
+            paused = self._grace.pause(contractor_id, now)
+            return ([paused] if paused else []), 0
+        if now >= account.grace_ends_at:
+            return [], 0
+        events: list[BillingEvent] = []
+        retries = 0
+        for invoice in self._grace.past_due_invoices(contractor_id):
+            if not self._due(account, invoice, now):
+                continue
+            after = self._collection.retry(invoice, account, now)
+            if after.attempts != invoice.attempts or after.status is not invoice.status:
+                retries += 1
+                events += outcome_events(after)
+        return events, retries
+
+    def _due(self, account: Account, invoice: Invoice, now: datetime) -> bool:
+        assert account.first_failure_at is not None
+        if not invoice.attempts:
+            return False
+        last = invoice.attempts[-1]
+        if last.outcome is AttemptOutcome.UNKNOWN:
+            return True  # Collection leaves one under way alone, and resolves a stale one
+        return retry_due(account.first_failure_at, last.at, now, self._retry_days)

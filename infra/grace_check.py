@@ -1,0 +1,171 @@
+"""grace_check: the hourly check of running grace periods (R9, R10).
+
+An EventBridge Scheduler schedule invokes the function every hour with
+``{"run": "grace_check"}``. The function reads the accounts whose grace period runs from
+the accounts table's sparse ``grace`` index, retries their past-due invoices on the retry
+days, and pauses for non-payment those whose grace period ended unpaid. Grace periods are
+counted in hours from an instant, so the schedule needs no timezone.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import cast
+
+from aws_cdk import Aws, Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_scheduler as scheduler
+from constructs import Construct
+
+from infra import names
+from infra.function import BillingFunction
+from infra.nag import acknowledge
+from infra.payments import StripeSecret
+from infra.queues import messages_visible_alarm, retained_queue
+from infra.tables import BillingTables
+
+# A few accounts in grace at a time, each a few DynamoDB requests and a Stripe charge per
+# past-due invoice on a retry day.
+TIMEOUT = Duration.seconds(300)
+MEMORY_SIZE = 256
+
+HOURLY_RUN = "rate(1 hour)"
+# Scheduler retries handing the event to Lambda within the hour; Lambda retries a run that
+# failed in the function twice. A retried run does only what is still due. An event that
+# could not be run lands in the dead-letter queue, which is alarmed; the next hour's run
+# catches up anyway.
+SCHEDULE_RETRIES = 3
+SCHEDULE_MAX_EVENT_AGE = Duration.hours(1)
+ASYNC_RETRIES = 2
+
+
+class GraceCheck(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        tables: BillingTables,
+        bus: events.IEventBus,
+        layer: lambda_.ILayerVersion,
+        stripe: StripeSecret,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.dead_letter_queue = retained_queue(
+            self, "DeadLetterQueue", names.GRACE_CHECK_DEAD_LETTER_QUEUE_LOGICAL_ID
+        )
+        acknowledge(
+            self.dead_letter_queue,
+            "AwsSolutions-SQS3",
+            "This queue is itself the dead-letter destination of the hourly grace check "
+            "schedule and of the function's asynchronous invocations; an operator replays "
+            "its messages, nothing consumes it automatically.",
+        )
+        self.function = BillingFunction(
+            self,
+            "Function",
+            name=names.GRACE_CHECK,
+            description="Every hour: retries past-due payments during the grace period and "
+            "pauses accounts for non-payment at its end",
+            environment={
+                names.ACCOUNTS_TABLE: tables.accounts.table_name,
+                names.LEDGER_TABLE: tables.ledger.table_name,
+                names.INVOICES_TABLE: tables.invoices.table_name,
+                names.STRIPE_SECRET_NAME: stripe.secret_arn,
+                names.EVENT_BUS_NAME: bus.event_bus_name,
+            },
+            layer=layer,
+            timeout=TIMEOUT,
+            memory_size=MEMORY_SIZE,
+        )
+        # The accounts in grace come from the sparse grace index, their past-due invoices
+        # from the invoices' by_contractor index. An attempt is recorded and settled on the
+        # invoice in one transaction with the account and the ledger; a pause is one
+        # transaction over the account and its ledger entry. No Scan, no DeleteItem.
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:Query"],
+                resources=[
+                    tables.index_arn("accounts", "grace"),
+                    tables.index_arn("invoices", "by_contractor"),
+                ],
+            ),
+            iam.PolicyStatement(
+                actions=["dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
+                resources=[tables.accounts.table_arn, tables.invoices.table_arn],
+            ),
+            iam.PolicyStatement(
+                actions=["dynamodb:PutItem"],
+                resources=[tables.ledger.table_arn],
+            ),
+        )
+        bus.grant_put_events_to(self.function.role)
+        stripe.grant_read(self.function)
+
+        self.function.function.configure_async_invoke(
+            on_failure=destinations.SqsDestination(self.dead_letter_queue),
+            retry_attempts=ASYNC_RETRIES,
+            max_event_age=SCHEDULE_MAX_EVENT_AGE,
+        )
+        self.scheduler_role = self._scheduler_role()
+        self.schedule = self._hourly_schedule()
+
+        messages_visible_alarm(
+            self,
+            "DeadLettersAlarm",
+            self.dead_letter_queue,
+            "A grace check failed (in the function or before it): retries and non-payment "
+            "pauses wait for the next hourly run; look at why it failed.",
+        )
+
+    def _scheduler_role(self) -> iam.Role:
+        """The role the hourly schedule runs as: it may invoke this function, and send the
+        events it could not deliver to this function's dead-letter queue; nothing else."""
+        role = iam.Role(
+            self,
+            "SchedulerRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            ),
+            description="Runs the hourly schedule of grace_check",
+        )
+        cast(iam.CfnRole, role.node.default_child).override_logical_id(
+            names.GRACE_CHECK_SCHEDULER_ROLE_LOGICAL_ID
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"],
+                resources=[self.function.function.function_arn],
+            )
+        )
+        self.dead_letter_queue.grant(role, "sqs:SendMessage")
+        return role
+
+    def _hourly_schedule(self) -> scheduler.CfnSchedule:
+        logical_id = names.GRACE_CHECK_SCHEDULE_LOGICAL_ID
+        schedule = scheduler.CfnSchedule(
+            self,
+            logical_id,
+            description="R9, R10: the hourly check of running grace periods",
+            schedule_expression=HOURLY_RUN,
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            state="ENABLED",
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=self.function.function.function_arn,
+                role_arn=self.scheduler_role.role_arn,
+                input=json.dumps({"run": "grace_check"}),
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                    maximum_retry_attempts=SCHEDULE_RETRIES,
+                    maximum_event_age_in_seconds=int(SCHEDULE_MAX_EVENT_AGE.to_seconds()),
+                ),
+                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
+                    arn=self.dead_letter_queue.queue_arn
+                ),
+            ),
+        )
+        schedule.override_logical_id(logical_id)
+        return schedule
