@@ -3,9 +3,10 @@
 * ``/admin``: operator routes, authorized by IAM (SigV4-signed requests from operators'
   roles) and proxied to the ``api`` function.
 * ``/me``: contractor routes, authorized by the contractors' Cognito user pool with the
-  scope ``billing/contractor`` (``infra/contractors.py``): the card flow is proxied to
-  ``card_updated``, the billing state and the budget (``/me/billing``, ``/me/budget``) to
-  ``api``. Both read the contractor from the verified claims, never from the request.
+  scope ``billing/contractor`` (``infra/contractors.py``): the card flow and paying what is
+  past due (``/me/pay``) are proxied to ``card_updated``, the billing state and the budget
+  (``/me/billing``, ``/me/budget``) to ``api``. Both read the contractor from the verified
+  claims, never from the request.
 * ``/webhooks/stripe``: no authorizer, since Stripe cannot sign in; ``card_updated`` verifies
   the ``Stripe-Signature`` of every body and refuses what does not verify.
 
@@ -162,6 +163,7 @@ class BillingApi(Construct):
         card = me.add_resource("card")
         self._add_method(card.add_resource("setup-intent"), "POST", integration)
         self._add_method(card.add_resource("confirm"), "POST", integration)
+        self._add_method(me.add_resource("pay"), "POST", integration)
         self._add_method(me.add_resource("billing"), "GET", api_integration)
         self._add_method(me.add_resource("budget"), "PUT", api_integration)
 

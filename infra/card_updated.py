@@ -40,7 +40,8 @@ class CardUpdated(Construct):
             "Function",
             name=names.CARD_UPDATED,
             description="The contractor's card flow and Stripe's webhooks: saves the card on "
-            "file and settles the payment attempts Stripe reports on",
+            "file, charges what is past due to it and settles the payment attempts Stripe "
+            "reports on",
             environment={
                 names.ACCOUNTS_TABLE: tables.accounts.table_name,
                 names.LEDGER_TABLE: tables.ledger.table_name,
@@ -56,9 +57,18 @@ class CardUpdated(Construct):
         )
         # Saving a card and settling an attempt are transactions over the account, the
         # ledger and the invoice: their items are authorized as PutItem, UpdateItem and
-        # ConditionCheckItem. Items are read by their key only: no Query, no Scan, and no
-        # DeleteItem, since the ledger is append-only and an invoice is never deleted.
+        # ConditionCheckItem. The account of a Stripe customer comes from the accounts'
+        # by_customer index, an account's past-due invoices from the invoices'
+        # by_contractor index (R11); no Scan, and no DeleteItem, since the ledger is
+        # append-only and an invoice is never deleted.
         self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:Query"],
+                resources=[
+                    tables.index_arn("accounts", "by_customer"),
+                    tables.index_arn("invoices", "by_contractor"),
+                ],
+            ),
             iam.PolicyStatement(
                 actions=["dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
                 resources=[tables.accounts.table_arn],

@@ -1,26 +1,28 @@
 """R11: the account's Stripe customer and its card on file, written in DynamoDB.
 
 Both writes are conditional, so that a repeated request changes nothing: an account keeps
-the first customer stored on it, and a card setup is saved once, recorded in the ledger as
-``card#<setup_intent_id>``.
+the first customer stored on it, and a card update is saved once, recorded in the ledger as
+``card#<update>`` (the SetupIntent id, or the Stripe event of an automatic card update).
+The account of a customer is found through the sparse ``by_customer`` index.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.exceptions import QueryError, TransactWriteError, UpdateError
 
 from functions.adapters.accounts import CONDITION_FAILED, AccountStore, card_item, ledger_entry
 from functions.adapters.models import AccountModel, LedgerEntryModel, transact_write
 from functions.billing.errors import AccountNotFound, StorageUnavailable
 from functions.billing.invoices import Card
+from functions.billing.payments import CardNotOnFile
 
 CONDITIONAL_FAILURE = "ConditionalCheckFailedException"
 
 
-def card_entry_id(setup_intent_id: str) -> str:
-    return f"card#{setup_intent_id}"
+def card_entry_id(update_id: str) -> str:
+    return f"card#{update_id}"
 
 
 class CardStore:
@@ -49,11 +51,34 @@ class CardStore:
             return stored
         return customer_id
 
+    def account_of_customer(self, customer_id: str) -> str | None:
+        """The contractor whose account holds the Stripe customer ``customer_id``; None when
+        no account does."""
+        try:
+            for item in AccountModel.by_customer.query(customer_id, limit=1):
+                return str(item.contractor_id)
+        except QueryError as error:
+            raise StorageUnavailable(str(error)) from error
+        return None
+
     def save_card(
-        self, contractor_id: str, setup_intent_id: str, card: Card, now: datetime
+        self,
+        contractor_id: str,
+        update_id: str,
+        card: Card,
+        now: datetime,
+        *,
+        replacing: str | None = None,
     ) -> bool:
         """Make ``card`` the account's card on file and record it in the ledger, once per
-        card setup; False when that setup was saved before (nothing changes then)."""
+        card update; False when that update was saved before (nothing changes then).
+
+        ``replacing``: save only while the card on file is that payment method (Stripe's
+        card updater renewed it); ``CardNotOnFile`` when it is not, or no longer.
+        """
+        condition = AccountModel.contractor_id.exists()
+        if replacing is not None:
+            condition &= AccountModel.card.payment_method_id == replacing
         try:
             # pynamodb sends a transaction's puts before its updates: the cancellation
             # reasons come in that order.
@@ -61,7 +86,7 @@ class CardStore:
                 transaction.save(
                     ledger_entry(
                         contractor_id,
-                        card_entry_id(setup_intent_id),
+                        card_entry_id(update_id),
                         "card_saved",
                         now,
                         reason=card.payment_method_id,
@@ -72,7 +97,7 @@ class CardStore:
                 transaction.update(
                     AccountModel(contractor_id),
                     actions=[AccountModel.card.set(card_item(card))],
-                    condition=AccountModel.contractor_id.exists(),
+                    condition=condition,
                 )
         except TransactWriteError as error:
             reasons = error.cancellation_reasons or []
@@ -80,6 +105,9 @@ class CardStore:
             if len(codes) == 2 and codes[0] == CONDITION_FAILED:
                 return False  # this setup's entry exists: saved before
             if len(codes) == 2 and codes[1] == CONDITION_FAILED:
+                if replacing is not None:
+                    self._accounts.get(contractor_id)  # AccountNotFound when it is gone
+                    raise CardNotOnFile(contractor_id, replacing) from error
                 raise AccountNotFound(contractor_id) from error
             raise StorageUnavailable(str(error)) from error
         return True

@@ -24,13 +24,13 @@ from functions.adapters.accounts import (
     instant,
 )
 from functions.adapters.budget_periods import pause_entry
-from functions.adapters.invoicing import GRACE_SHARD, invoice_from_item, non_payment_pause
-from functions.adapters.models import AccountModel, InvoiceModel, LedgerEntryModel, transact_write
+from functions.adapters.invoicing import GRACE_SHARD, InvoiceStore, non_payment_pause
+from functions.adapters.models import AccountModel, LedgerEntryModel, transact_write
 from functions.billing.account import Account
 from functions.billing.errors import AccountNotFound, StorageUnavailable
 from functions.billing.events import AccountPaused
 from functions.billing.grace import pauses_for_non_payment
-from functions.billing.invoices import Invoice, InvoiceStatus
+from functions.billing.invoices import Invoice
 from functions.billing.pauses import Trigger, apply
 
 MAX_ATTEMPTS = 8
@@ -57,13 +57,7 @@ class GracePeriods:
 
     def past_due_invoices(self, contractor_id: str) -> list[Invoice]:
         """The account's past-due invoices, oldest first, from the ``by_contractor`` index."""
-        try:
-            items = InvoiceModel.by_contractor.query(
-                contractor_id, filter_condition=InvoiceModel.status == InvoiceStatus.PAST_DUE.value
-            )
-            return [invoice_from_item(item) for item in items]
-        except QueryError as error:
-            raise StorageUnavailable(str(error)) from error
+        return InvoiceStore().past_due(contractor_id)
 
     def get(self, contractor_id: str) -> Account:
         try:

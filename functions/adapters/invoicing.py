@@ -22,7 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from pynamodb.exceptions import GetError, PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import (
+    GetError,
+    PutError,
+    QueryError,
+    TransactWriteError,
+    UpdateError,
+)
 from pynamodb.expressions.condition import size
 from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
@@ -135,6 +141,17 @@ class InvoiceStore:
         items = [invoice_from_item(item) for item in results]
         last = results.last_evaluated_key
         return Page(items, last["issued_key"]["S"] if last else None)
+
+    def past_due(self, contractor_id: str) -> list[Invoice]:
+        """The account's past-due invoices, oldest first, from the ``by_contractor`` index
+        (eventually consistent: collection reads each invoice again before settling it)."""
+        try:
+            items = InvoiceModel.by_contractor.query(
+                contractor_id, filter_condition=InvoiceModel.status == InvoiceStatus.PAST_DUE.value
+            )
+            return [invoice_from_item(item) for item in items]
+        except QueryError as error:
+            raise StorageUnavailable(str(error)) from error
 
     # ------------------------------------------------------------------ attempts
 
@@ -526,6 +543,7 @@ def _attempt(attempt: PaymentAttempt) -> PaymentAttemptAttribute:
         card_exp_month=card.exp_month if card else None,
         card_exp_year=card.exp_year if card else None,
         payment_method_id=card.payment_method_id if card else None,
+        card_update=attempt.card_update,
     )
 
 
@@ -546,6 +564,7 @@ def invoice_from_item(item: InvoiceModel) -> Invoice:
             )
             if raw.card_brand
             else None,
+            card_update=raw.card_update,
         )
         for raw in item.attempts
     )

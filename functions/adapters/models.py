@@ -93,6 +93,20 @@ class GraceIndex(GlobalSecondaryIndex["AccountModel"]):
     grace_ends_at = UnicodeAttribute(range_key=True)
 
 
+class CustomerIndex(GlobalSecondaryIndex["AccountModel"]):
+    """R11: the account of a Stripe customer, for the webhooks that name only the customer
+    (a SetupIntent that succeeded, a card that Stripe's card updater replaced). Sparse: an
+    account is in it once ``stripe_customer_id`` is stored. An index rather than a mapping
+    item: the customer id is written once on the account, so the index needs no second
+    write kept in step with it and covers accounts that had a customer before it existed."""
+
+    class Meta:
+        index_name = "by_customer"
+        projection = KeysOnlyProjection()
+
+    stripe_customer_id = UnicodeAttribute(hash_key=True)
+
+
 class AccountModel(_Table):
     """One item per contractor: profile, budget period state and balances.
 
@@ -141,6 +155,7 @@ class AccountModel(_Table):
     billable = BillableIndex()
     resets = ResetsIndex()
     grace = GraceIndex()
+    by_customer = CustomerIndex()
 
 
 class ChronologicalIndex(LocalSecondaryIndex["LedgerEntryModel"]):
@@ -219,6 +234,7 @@ class PaymentAttemptAttribute(MapAttribute[str, object]):
     card_exp_month = NumberAttribute(null=True)
     card_exp_year = NumberAttribute(null=True)
     payment_method_id = UnicodeAttribute(null=True)
+    card_update = UnicodeAttribute(null=True)  # R11: the card update that made the attempt
 
 
 class ContractorInvoicesIndex(GlobalSecondaryIndex["InvoiceModel"]):

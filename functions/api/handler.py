@@ -32,7 +32,6 @@ from functions.adapters.models import bind_tables
 from functions.adapters.payments import payments_from_secret
 from functions.adapters.settings import ApiSettings
 from functions.api.invoice_views import invoice_detail, invoice_summary
-from functions.api.views import billing_state, contractor_billing
 from functions.billing.account import (
     DEFAULT_THRESHOLD,
     MAX_BUDGET,
@@ -48,6 +47,7 @@ from functions.billing.errors import (
 )
 from functions.billing.money import Money
 from functions.billing.payments import PaymentsError
+from functions.usecases.billing_view import billing_state, contractor_billing
 
 settings = ApiSettings.from_env()
 bind_tables(settings.table_names())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.api.views import local_iso
 from functions.billing.invoices import Invoice
+from functions.usecases.billing_view import local_iso
 
 
 def invoice_summary(invoice: Invoice, timezone: str) -> dict[str, Any]:

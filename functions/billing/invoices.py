@@ -79,6 +79,9 @@ class PaymentAttempt:
     payment_intent_id: str | None = None
     decline_code: str | None = None
     card: Card | None = None
+    # R11: the card update that made this attempt (a SetupIntent id, or the Stripe event of
+    # an automatic card update), so that one update makes at most one attempt per invoice.
+    card_update: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,10 @@ class Invoice:
             if attempt.outcome is AttemptOutcome.SUCCEEDED:
                 return attempt.card
         return None
+
+    def attempted_with(self, card_update: str) -> bool:
+        """R11: whether the card update ``card_update`` made an attempt on this invoice."""
+        return any(attempt.card_update == card_update for attempt in self.attempts)
 
     @property
     def next_attempt_number(self) -> int:

@@ -55,6 +55,23 @@ class CardNotReady(PaymentsError):
         self.status = status
 
 
+class CardNotOnFile(PaymentsError):
+    """R11: Stripe's card updater renewed a card that is not the account's card on file."""
+
+    def __init__(self, contractor_id: str, payment_method_id: str) -> None:
+        super().__init__(f"{payment_method_id} is not the card on file of {contractor_id}")
+        self.contractor_id = contractor_id
+        self.payment_method_id = payment_method_id
+
+
+class NoCardOnFile(PaymentsError):
+    """R11: the contractor asked to pay what is past due, and there is no card to charge."""
+
+    def __init__(self, contractor_id: str) -> None:
+        super().__init__(f"account {contractor_id} has no card on file")
+        self.contractor_id = contractor_id
+
+
 class InvalidWebhook(PaymentsError):
     """A webhook whose signature is missing, wrong or too old: it is not from Stripe."""
 

@@ -1,11 +1,24 @@
-"""R6, R11: the contractor saves a card through a Stripe SetupIntent; Stripe reports the
+"""R6, R11: the contractor saves a card through a Stripe SetupIntent, Stripe's card updater
+renews an expired one, and everything past due is charged to it at once; Stripe reports the
 outcome of payments through webhooks.
 
 Card numbers never reach the billing: the Pro App or the Lead Manager confirms the
 SetupIntent with Stripe.js, and the billing only asks Stripe which card that setup saved.
 
+Collecting what is past due makes one PaymentIntent per past-due invoice, never one for the
+sum: each invoice keeps its own numbered attempts, idempotency keys and settlement
+(``Collection``), so a partial failure leaves exactly the invoices that failed past due, and
+each PaymentIntent's amount is its invoice's total, which keeps reconciliation per invoice.
+Paying the last past-due invoice ends the grace period and lifts a non-payment pause in the
+same transaction (``InvoiceStore.settle_attempt``); a budget pause stays (R12).
+
+A card update is an attempt of its own on each past-due invoice, whatever retries came
+before it, and the attempt records the update (the SetupIntent id, or the id of Stripe's
+card updater event): the same update arriving again (a retried confirm, the webhook for the
+setup the app confirmed) finds its attempt made and charges nothing more.
+
 Everything here may arrive more than once (a retried request, a webhook redelivered): a
-card setup is saved once, keyed by its id, and a payment attempt is settled once, keyed by
+card update is saved once, keyed by its id, and a payment attempt is settled once, keyed by
 its invoice and attempt number; a repeat changes nothing.
 """
 
@@ -22,29 +35,58 @@ from functions.adapters.accounts import AccountStore
 from functions.adapters.cards import CardStore
 from functions.adapters.invoicing import InvoiceStore
 from functions.billing.account import Account
-from functions.billing.invoices import AttemptOutcome, Card, Invoice, PaymentAttempt
+from functions.billing.invoices import (
+    AttemptOutcome,
+    Card,
+    Invoice,
+    InvoiceStatus,
+    PaymentAttempt,
+)
 from functions.billing.money import Money
-from functions.billing.payments import CardNotOwned, Payments
+from functions.billing.payments import (
+    CardNotOnFile,
+    CardNotOwned,
+    CardNotReady,
+    NoCardOnFile,
+    Payments,
+)
 from functions.usecases.collection import Collection
 
 logger = Logger(child=True)
 
 
 @dataclass(frozen=True, slots=True)
+class Collected:
+    """R11: what one collection of everything past due paid, and the account afterwards."""
+
+    collected: Money
+    account: Account
+
+
+@dataclass(frozen=True, slots=True)
 class CardSaved:
     card: Card
     collected: Money  # R11: what was past due and is now paid with the card
+    account: Account
 
 
 class CardUpdate:
-    """R11: the card flow of the Pro App and the Lead Manager."""
+    """R11: the card flow of the Pro App and the Lead Manager, Stripe's card updates, and
+    paying what is past due with the card on file."""
 
     def __init__(
-        self, accounts: AccountStore, cards: CardStore, payments: Callable[[], Payments]
+        self,
+        accounts: AccountStore,
+        cards: CardStore,
+        invoices: InvoiceStore,
+        payments: Callable[[], Payments],
+        collection: Collection,
     ) -> None:
         self._accounts = accounts
         self._cards = cards
+        self._invoices = invoices
         self._payments = payments
+        self._collection = collection
 
     def setup_intent(self, contractor_id: str) -> tuple[str, str]:
         """A SetupIntent for off-session charges to the contractor's Stripe customer (created
@@ -54,7 +96,8 @@ class CardUpdate:
 
     def confirm(self, contractor_id: str, setup_intent_id: str, now: datetime) -> CardSaved:
         """Save the card that the contractor's succeeded SetupIntent set up, as the card on
-        file. A SetupIntent of anyone else is ``CardNotOwned``, whether it exists or not."""
+        file, and charge everything past due to it. A SetupIntent of anyone else is
+        ``CardNotOwned``, whether it exists or not."""
         account = self._accounts.get(contractor_id)
         customer = account.stripe_customer_id
         if customer is None:
@@ -64,15 +107,91 @@ class CardUpdate:
             logger.info("card saved", extra={"contractor_id": contractor_id, "brand": card.brand})
         else:
             logger.info("card setup saved before", extra={"contractor_id": contractor_id})
-        return CardSaved(card, self.collect_past_due(contractor_id, card, now))
+        paid = self.collect_past_due(contractor_id, now, card_update=setup_intent_id, card=card)
+        return CardSaved(card, paid.collected, paid.account)
 
-    def collect_past_due(self, contractor_id: str, card: Card, now: datetime) -> Money:
-        """R11: charge everything past due to the card just saved; what was collected.
+    def setup_succeeded(
+        self, customer_id: str, setup_intent_id: str, now: datetime
+    ) -> CardSaved | None:
+        """R11: Stripe reports a succeeded SetupIntent: the same as the app's confirm, for
+        the account of the SetupIntent's customer; None when no account has that customer."""
+        contractor_id = self._cards.account_of_customer(customer_id)
+        if contractor_id is None:
+            logger.warning("card setup of no account", extra={"setup_intent_id": setup_intent_id})
+            return None
+        return self.confirm(contractor_id, setup_intent_id, now)
 
-        This is where a saved card ends the grace period and lifts a non-payment pause.
-        For now it charges nothing, and past-due invoices stay past due.
+    def card_renewed(
+        self, update_id: str, customer_id: str, card: Card, now: datetime
+    ) -> CardSaved | None:
+        """R11: Stripe's card updater renewed a card (new expiry, maybe new number): when it
+        is the card on file, its details replace the stored ones and everything past due is
+        charged to it. ``update_id`` is the id of Stripe's event. None when it concerns no
+        account's card on file."""
+        contractor_id = self._cards.account_of_customer(customer_id)
+        if contractor_id is None:
+            logger.warning("card update of no account", extra={"update_id": update_id})
+            return None
+        try:
+            self._cards.save_card(
+                contractor_id, update_id, card, now, replacing=card.payment_method_id
+            )
+        except CardNotOnFile:
+            logger.info(
+                "renewed card is not the card on file",
+                extra={"contractor_id": contractor_id, "update_id": update_id},
+            )
+            return None
+        paid = self.collect_past_due(contractor_id, now, card_update=update_id, card=card)
+        return CardSaved(card, paid.collected, paid.account)
+
+    def pay(self, contractor_id: str, now: datetime) -> Collected:
+        """R11: the contractor asks to pay everything past due with the card on file: one
+        new attempt per past-due invoice (an attempt under way is left to its run)."""
+        account = self._accounts.get(contractor_id)
+        if account.card is None or account.stripe_customer_id is None:
+            raise NoCardOnFile(contractor_id)
+        return self.collect_past_due(contractor_id, now)
+
+    def collect_past_due(
+        self,
+        contractor_id: str,
+        now: datetime,
+        *,
+        card_update: str | None = None,
+        card: Card | None = None,
+    ) -> Collected:
+        """R11: charge every past-due invoice to the card on file, one PaymentIntent per
+        invoice, and announce each outcome; what was paid now, and the account afterwards.
+
+        ``card_update``: the attempts are that update's, one per invoice however often it
+        arrives. ``card``: the card the update saved; when another card is on file by now
+        (a later update), nothing is charged for this one.
         """
-        return Money(0)
+        account = self._accounts.get(contractor_id)
+        on_file = account.card
+        if card is not None and (
+            on_file is None or on_file.payment_method_id != card.payment_method_id
+        ):
+            logger.info("another card is on file", extra={"contractor_id": contractor_id})
+            return Collected(Money(0), account)
+        collected = Money(0)
+        for invoice in self._invoices.past_due(contractor_id):
+            if card_update is None:
+                after = self._collection.retry(invoice, account, now)
+            else:
+                after = self._collection.retry_with_card_update(invoice, account, now, card_update)
+            if _unchanged(invoice, after):
+                continue
+            if after.status is InvoiceStatus.PAID:
+                collected += after.total
+            self._collection.announce(after, account, now)
+        if collected:
+            logger.info(
+                "past due collected",
+                extra={"contractor_id": contractor_id, "collected_cents": collected.cents},
+            )
+        return Collected(collected, self._accounts.get(contractor_id))
 
     def _customer(self, account: Account) -> str:
         if account.stripe_customer_id is not None:
@@ -87,6 +206,10 @@ class CardUpdate:
                 extra={"contractor_id": account.contractor_id, "unused_customer": created},
             )
         return kept
+
+
+def _unchanged(before: Invoice, after: Invoice) -> bool:
+    return after.attempts == before.attempts and after.status is before.status
 
 
 # ---------------------------------------------------------------------- webhooks
@@ -142,28 +265,69 @@ def payment_notice(event: Mapping[str, Any]) -> PaymentNotice | None:
     )
 
 
+SETUP_SUCCEEDED = "setup_intent.succeeded"
+CARD_AUTOMATICALLY_UPDATED = "payment_method.automatically_updated"
+
+
+def _object(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    data = event.get("data")
+    found = data.get("object") if isinstance(data, Mapping) else None
+    return found if isinstance(found, Mapping) else {}
+
+
+def _text(value: Any) -> str | None:
+    """A Stripe id, whether the field holds it or the expanded object."""
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def renewed_card(method: Mapping[str, Any]) -> Card | None:
+    """The card a ``payment_method.automatically_updated`` event describes; None when the
+    payment method is not a card or the event lacks its details."""
+    details = method.get("card")
+    method_id = _text(method.get("id"))
+    if method.get("type") != "card" or not isinstance(details, Mapping) or method_id is None:
+        return None
+    brand, last4 = details.get("brand"), details.get("last4")
+    month, year = details.get("exp_month"), details.get("exp_year")
+    if not isinstance(brand, str) or not isinstance(last4, str):
+        return None
+    if not isinstance(month, int) or not isinstance(year, int):
+        return None
+    return Card(method_id, brand, last4, month, year)
+
+
 class PaymentWebhooks:
     """R6: Stripe's answer to an attempt whose answer never reached the billing (it stayed
-    ``UNKNOWN``) settles that attempt: paid, or past due."""
+    ``UNKNOWN``) settles that attempt: paid, or past due. R11: a succeeded SetupIntent and a
+    card renewed by Stripe's card updater run the card update."""
 
     def __init__(
         self,
         invoices: InvoiceStore,
         accounts: AccountStore,
         collection: Collection,
+        card_update: CardUpdate,
     ) -> None:
         self._invoices = invoices
         self._accounts = accounts
         self._collection = collection
+        self._card_update = card_update
 
     def handle(self, event: Mapping[str, Any], now: datetime) -> Invoice | None:
-        """Settle the attempt a verified event reports on; the invoice, or None when the
+        """Act on a verified event: a card event runs the card update (R11); a payment
+        event settles the attempt it reports on and answers the invoice. None when the
         event concerns no attempt of the billing (it is ignored).
 
         An attempt settled already stays as it was: a redelivered event, or a failure
         notice arriving after the invoice was paid, changes nothing. The email is sent at
         most once per invoice, and the outcome is announced again with the same event ids.
         """
+        kind = event.get("type")
+        if kind in (SETUP_SUCCEEDED, CARD_AUTOMATICALLY_UPDATED):
+            self._card_event(event, now)
+            return None
         notice = payment_notice(event)
         if notice is None:
             logger.info(
@@ -190,6 +354,7 @@ class PaymentWebhooks:
             payment_intent_id=notice.payment_intent_id,
             decline_code=notice.decline_code,
             card=under_way.card,
+            card_update=under_way.card_update,
         )
         invoice = self._invoices.settle_attempt(invoice, attempt, now)
         account = self._accounts.get(invoice.contractor_id)
@@ -203,3 +368,31 @@ class PaymentWebhooks:
             },
         )
         return invoice
+
+    def _card_event(self, event: Mapping[str, Any], now: datetime) -> None:
+        found = _object(event)
+        customer = _text(found.get("customer"))
+        event_id = _text(event.get("id"))
+        saved: CardSaved | None = None
+        if event.get("type") == SETUP_SUCCEEDED:
+            setup_intent_id = _text(found.get("id"))
+            if customer is not None and setup_intent_id is not None:
+                try:
+                    saved = self._card_update.setup_succeeded(customer, setup_intent_id, now)
+                except (CardNotOwned, CardNotReady):
+                    # Acknowledged: Stripe's retries would not change what Stripe says.
+                    logger.warning(
+                        "card setup webhook refused", extra={"setup_intent_id": setup_intent_id}
+                    )
+        else:
+            card = renewed_card(found)
+            if customer is not None and card is not None and event_id is not None:
+                saved = self._card_update.card_renewed(event_id, customer, card, now)
+        logger.info(
+            "card webhook",
+            extra={
+                "stripe_event": event_id,
+                "type": event.get("type"),
+                "collected_cents": None if saved is None else saved.collected.cents,
+            },
+        )

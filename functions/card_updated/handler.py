@@ -1,8 +1,8 @@
 """card_updated: the card flow of the Pro App and the Lead Manager, and Stripe's webhooks
 (R6, R11).
 
-- ``POST /me/card/setup-intent`` and ``POST /me/card/confirm`` sit behind the Cognito user
-  pool authorizer: the contractor is the one the verified token names
+- ``POST /me/card/setup-intent``, ``POST /me/card/confirm`` and ``POST /me/pay`` sit
+  behind the Cognito user pool authorizer: the contractor is the one the verified token names
   (``functions.adapters.identity``), never one named by the request.
 - ``POST /webhooks/stripe`` has no authorizer: its ``Stripe-Signature`` proves the body.
 
@@ -39,10 +39,12 @@ from functions.billing.payments import (
     CardNotOwned,
     CardNotReady,
     InvalidWebhook,
+    NoCardOnFile,
     PaymentsRejected,
     PaymentsUnavailable,
 )
 from functions.card_updated.card_update import CardUpdate, PaymentWebhooks
+from functions.usecases.billing_view import contractor_billing
 from functions.usecases.collection import Collection, EventsNotPublished
 
 # Stripe signs webhooks with a timestamp; older ones are refused as replays.
@@ -63,17 +65,14 @@ def secrets() -> StripeSecrets:
 payments = payments_from_secret(settings.stripe_secret_name)
 accounts = AccountStore()
 invoices = InvoiceStore()
-card_update = CardUpdate(accounts, CardStore(accounts), payments)
-webhooks = PaymentWebhooks(
+collection = Collection(
     invoices,
-    accounts,
-    Collection(
-        invoices,
-        payments,
-        SesMailer(boto3.client("sesv2"), settings.email_sender, settings.email_configuration_set),
-        EventBus(boto3.client("events"), settings.event_bus_name),
-    ),
+    payments,
+    SesMailer(boto3.client("sesv2"), settings.email_sender, settings.email_configuration_set),
+    EventBus(boto3.client("events"), settings.event_bus_name),
 )
+card_update = CardUpdate(accounts, CardStore(accounts), invoices, payments, collection)
+webhooks = PaymentWebhooks(invoices, accounts, collection, card_update)
 
 
 class NoFields(BaseModel):
@@ -107,7 +106,9 @@ def create_setup_intent(
 @app.post("/me/card/confirm")
 @tracer.capture_method
 def confirm_card(body: Annotated[ConfirmCard, Body()]) -> dict[str, Any]:
-    saved = card_update.confirm(_contractor(), body.setup_intent_id, clock.now())
+    """R11: save the card and charge everything past due to it at once."""
+    now = clock.now()
+    saved = card_update.confirm(_contractor(), body.setup_intent_id, now)
     card = saved.card
     return {
         "card": {
@@ -117,6 +118,19 @@ def confirm_card(body: Annotated[ConfirmCard, Body()]) -> dict[str, Any]:
             "exp_year": card.exp_year,
         },
         "collected_cents": saved.collected.cents,
+        "billing": contractor_billing(saved.account, now),
+    }
+
+
+@app.post("/me/pay")
+@tracer.capture_method
+def pay_past_due(body: Annotated[NoFields | None, Body()] = None) -> dict[str, Any]:
+    """R11: charge everything past due to the card on file, one attempt per invoice."""
+    now = clock.now()
+    paid = card_update.pay(_contractor(), now)
+    return {
+        "collected_cents": paid.collected.cents,
+        "billing": contractor_billing(paid.account, now),
     }
 
 
@@ -185,7 +199,12 @@ def _no_account(error: AccountNotFound) -> Response[dict[str, Any]]:
 def _not_owned(error: CardNotOwned) -> Response[dict[str, Any]]:
     # The same answer whether the setup is another customer's or does not exist.
     logger.warning("card setup not owned", extra={"setup_intent_id": error.setup_intent_id})
-    return _error(404, "setup_intent_not_found", "no such card setup")
+    return _error(403, "setup_intent_not_found", "no such card setup")
+
+
+@app.exception_handler(NoCardOnFile)
+def _no_card(error: NoCardOnFile) -> Response[dict[str, Any]]:
+    return _error(409, "no_card_on_file", "there is no card on file to charge; save a card to pay")
 
 
 @app.exception_handler(CardNotReady)

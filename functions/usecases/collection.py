@@ -4,6 +4,7 @@ bill (the Friday run, the threshold trigger, Stripe's webhooks, the card update)
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
@@ -79,20 +80,56 @@ class Collection:
             return invoice
         return self._charge(invoice, account, now)
 
-    def _charge(self, invoice: Invoice, account: Account, now: datetime) -> Invoice:
+    def retry_with_card_update(
+        self, invoice: Invoice, account: Account, now: datetime, card_update: str
+    ) -> Invoice:
+        """R11: charge a past-due invoice to the card a card update just put on file, as an
+        attempt of its own (a retry made earlier the same day does not stand in for it).
+
+        The attempt carries ``card_update``: an invoice attempted with that update already
+        is left as it is, so the same update delivered again (the app's confirm and Stripe's
+        webhook, a retried request) makes one attempt. An attempt under way is left to the
+        run that started it; a stale one is resolved first, and the update's attempt
+        follows when the invoice is still past due.
+        """
+        while invoice.status is InvoiceStatus.PAST_DUE and not invoice.attempted_with(card_update):
+            last = invoice.attempts[-1] if invoice.attempts else None
+            if last is None or last.outcome is not AttemptOutcome.UNKNOWN:
+                return self._charge(invoice, account, now, card_update)
+            resolved = self._charge(invoice, account, now)
+            if resolved == invoice:
+                return invoice  # under way, or its outcome still unknown
+            invoice = resolved
+        return invoice
+
+    def _charge(
+        self,
+        invoice: Invoice,
+        account: Account,
+        now: datetime,
+        card_update: str | None = None,
+    ) -> Invoice:
         card, customer = account.card, account.stripe_customer_id
         last = invoice.attempts[-1] if invoice.attempts else None
         if last is not None and last.outcome is AttemptOutcome.UNKNOWN:
             if now - last.at < IN_FLIGHT:
                 return invoice
-            number, resuming = last.number, True
+            number, resuming, card_update = last.number, True, last.card_update
         else:
             number, resuming = invoice.next_attempt_number, False
-            pending = PaymentAttempt(number, now, AttemptOutcome.UNKNOWN, card=card)
+            pending = PaymentAttempt(
+                number, now, AttemptOutcome.UNKNOWN, card=card, card_update=card_update
+            )
             if not self._invoices.start_attempt(invoice, pending):
                 return invoice  # another run started this very attempt a moment ago
         if card is None or customer is None:
-            outcome = PaymentAttempt(number, now, AttemptOutcome.NO_CARD, decline_code="no_card")
+            outcome = PaymentAttempt(
+                number,
+                now,
+                AttemptOutcome.NO_CARD,
+                decline_code="no_card",
+                card_update=card_update,
+            )
             return self._invoices.settle_attempt(invoice, outcome, now)
         payments = self._payments()
         result = payments.find_attempt(invoice.invoice_id, number, customer) if resuming else None
@@ -105,7 +142,7 @@ class Collection:
                 invoice.total,
                 f"CraftJack leads, invoice {invoice.invoice_id}",
             )
-        attempt = result.attempt(number, now, card)
+        attempt = replace(result.attempt(number, now, card), card_update=card_update)
         if attempt.outcome is AttemptOutcome.UNKNOWN:
             logger.warning("payment outcome unknown", extra={"invoice_id": invoice.invoice_id})
             return invoice

@@ -65,6 +65,7 @@ def test_the_template_routes_reach_the_local_gateway_with_their_authorization(lo
         ("GET", "/admin/invoices/{invoice_id}"): "AWS_IAM",
         ("POST", SETUP_INTENT): "COGNITO_USER_POOLS",
         ("POST", CONFIRM): "COGNITO_USER_POOLS",
+        ("POST", "/me/pay"): "COGNITO_USER_POOLS",
         ("GET", "/me/billing"): "COGNITO_USER_POOLS",
         ("PUT", "/me/budget"): "COGNITO_USER_POOLS",
         ("POST", WEBHOOK): "NONE",

@@ -18,9 +18,11 @@ OPERATOR_ROUTES = {
     ("GET", "/admin/accounts/{contractor_id}/invoices"),
     ("GET", "/admin/invoices/{invoice_id}"),
 }
+# R11: the card flow, and paying what is past due with the card on file.
 CARD_ROUTES = {
     ("POST", "/me/card/setup-intent"),
     ("POST", "/me/card/confirm"),
+    ("POST", "/me/pay"),
 }
 # R8, R13: the contractor's billing state and budget, answered by the api function.
 BILLING_ROUTES = {

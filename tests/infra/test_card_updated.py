@@ -9,7 +9,7 @@ import pytest
 
 from functions.adapters.settings import CardUpdatedSettings
 from infra import names
-from tests.infra.support import Synthesized, actions_of, as_set, get_att, granted
+from tests.infra.support import Synthesized, actions_of, as_set, get_att, granted, index
 
 ACCOUNTS = get_att(names.TABLE_LOGICAL_IDS["accounts"])
 LEDGER = get_att(names.TABLE_LOGICAL_IDS["ledger"])
@@ -65,13 +65,19 @@ def test_its_environment_names_the_stacks_resources(variables: dict[str, Any]) -
     assert variables["EMAIL_CONFIGURATION_SET"] == {"Ref": names.INVOICE_EMAILS_LOGICAL_ID}
 
 
-def test_it_reads_and_writes_items_by_their_key_only(synthesized: Synthesized) -> None:
+def test_it_queries_the_customer_and_past_due_indexes_and_items_by_their_key(
+    synthesized: Synthesized,
+) -> None:
     dynamodb = {
         action: as_set(resources)
         for action, resources in granted(synthesized, names.CARD_UPDATED, "dynamodb:").items()
     }
 
     assert dynamodb == {
+        # R11: the account of a webhook's customer, the account's past-due invoices
+        "dynamodb:Query": as_set(
+            [index(ACCOUNTS, "by_customer"), index(INVOICES, "by_contractor")]
+        ),
         "dynamodb:GetItem": as_set([ACCOUNTS, LEDGER, INVOICES]),
         "dynamodb:UpdateItem": as_set([ACCOUNTS, LEDGER, INVOICES]),
         "dynamodb:ConditionCheckItem": as_set([ACCOUNTS, LEDGER]),
@@ -117,3 +123,16 @@ def test_nothing_reads_a_stream_or_a_queue_into_it(synthesized: Synthesized) -> 
         for logical_id, mapping in synthesized.of_type("AWS::Lambda::EventSourceMapping").items()
         if mapping["Properties"]["FunctionName"] == function
     ] == []
+
+
+def test_the_customer_index_is_sparse_keys_only_and_keyed_by_the_stripe_customer(
+    synthesized: Synthesized,
+) -> None:
+    """R11: a webhook names a Stripe customer; the index finds its account without a scan."""
+    table = synthesized.properties(names.TABLE_LOGICAL_IDS["accounts"])
+    (by_customer,) = [
+        found for found in table["GlobalSecondaryIndexes"] if found["IndexName"] == "by_customer"
+    ]
+
+    assert by_customer["KeySchema"] == [{"AttributeName": "stripe_customer_id", "KeyType": "HASH"}]
+    assert by_customer["Projection"] == {"ProjectionType": "KEYS_ONLY"}

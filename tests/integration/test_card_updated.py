@@ -21,6 +21,7 @@ import stripe
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
+from functions.adapters.accounts import AccountStore
 from functions.adapters.invoicing import InvoiceStore
 from functions.adapters.models import AccountModel, InvoiceModel
 from functions.billing.invoices import (
@@ -31,6 +32,7 @@ from functions.billing.invoices import (
     PaymentAttempt,
     weekly_invoice_id,
 )
+from functions.usecases.billing_view import contractor_billing
 from tests.integration.conftest import CARD_UPDATED_WEBHOOK_SECRET, Clock
 from tests.integration.steps import deliver, events, lead, ledger, open_contractor, records_for
 from tests.support.aws import LambdaContext, Resources, rest_event
@@ -80,11 +82,16 @@ def setup_intent(module: ModuleType, contractor_id: str) -> tuple[str, str]:
 
 
 def confirmed_in_browser(
-    module: ModuleType, stripe_api: stripe.StripeClient, localstripe: str, contractor_id: str
+    module: ModuleType,
+    stripe_api: stripe.StripeClient,
+    localstripe: str,
+    contractor_id: str,
+    number: str = VISA,
 ) -> str:
-    """A SetupIntent of the contractor, confirmed with a Visa as Stripe.js confirms it."""
+    """A SetupIntent of the contractor, confirmed with a card (a Visa unless ``number``
+    says otherwise) as Stripe.js confirms it."""
     setup_intent_id, client_secret = setup_intent(module, contractor_id)
-    method = card_from_browser(stripe_api, VISA)
+    method = card_from_browser(stripe_api, number)
     browser_confirms(localstripe, setup_intent_id, client_secret, method)
     return setup_intent_id
 
@@ -142,12 +149,13 @@ def test_r11_confirming_a_card_set_up_in_the_browser_saves_and_answers_it(
         card_updated, CONFIRM, {"setup_intent_id": setup_intent_id}, claims=claims_of(cid)
     )
 
-    # Then the card is the account's card on file, and the answer describes it
+    # Then the card is the account's card on file, and the answer describes it with the
+    # billing state GET /me/billing shows: nothing was past due, nothing is collected
     assert status == 200
-    assert body == {
-        "card": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030},
-        "collected_cents": 0,
-    }
+    assert body["card"] == {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030}
+    assert body["collected_cents"] == 0
+    assert body["billing"] == contractor_billing(AccountStore().get(cid), clock.now())
+    assert body["billing"]["card"]["last4"] == "4242"
     card = AccountModel.get(cid).card
     assert card is not None
     assert (card.brand, card.last4, int(card.exp_month), int(card.exp_year)) == (
@@ -181,7 +189,7 @@ def test_r11_confirming_the_same_setup_again_changes_nothing_and_answers_the_sam
     assert len(ledger(cid, kind="card_saved")) == 1
 
 
-def test_r11_another_customers_setup_answers_404_and_saves_nothing(
+def test_r11_another_customers_setup_answers_403_and_saves_nothing(
     card_updated, stripe_api: stripe.StripeClient, localstripe: str, cid: str
 ):
     # Given another contractor's confirmed setup, and a contractor with a customer of its own
@@ -194,8 +202,8 @@ def test_r11_another_customers_setup_answers_404_and_saves_nothing(
     # When the contractor names the other's setup
     status, body = call(card_updated, CONFIRM, {"setup_intent_id": theirs}, claims=claims_of(cid))
 
-    # Then it is not found, as if it did not exist, and nothing is saved anywhere
-    assert status == 404
+    # Then it is refused, as if it did not exist, and nothing is saved anywhere
+    assert status == 403
     assert body["error"] == "setup_intent_not_found"
     assert theirs not in json.dumps(body) and other not in json.dumps(body)
     assert AccountModel.get(cid).card is None
@@ -205,7 +213,7 @@ def test_r11_another_customers_setup_answers_404_and_saves_nothing(
     assert customer.invoice_settings.default_payment_method is None
 
 
-def test_r11_a_setup_by_a_contractor_without_a_customer_is_not_found(
+def test_r11_a_setup_by_a_contractor_without_a_customer_is_refused(
     card_updated, stripe_api: stripe.StripeClient, localstripe: str, cid: str
 ):
     other = f"{cid}-other"
@@ -215,7 +223,7 @@ def test_r11_a_setup_by_a_contractor_without_a_customer_is_not_found(
 
     status, _ = call(card_updated, CONFIRM, {"setup_intent_id": theirs}, claims=claims_of(cid))
 
-    assert status == 404
+    assert status == 403
     assert AccountModel.get(cid).card is None
 
 

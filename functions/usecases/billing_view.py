@@ -1,4 +1,5 @@
-"""The billing state of an account as the API shows it (amounts in cents, ISO 8601 times)."""
+"""The billing state of an account as the API shows it (amounts in cents, ISO 8601 times):
+``GET /me/billing`` and the answers of the routes that pay (``card_updated``) show the same."""
 
 from __future__ import annotations
 
