@@ -9,15 +9,10 @@ with the same conditional write as on_lead's lazy roll-over.
 
 from __future__ import annotations
 
-import json
-from typing import cast
-
-from aws_cdk import Aws, Duration
+from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_destinations as destinations
-from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
 from functions.billing.invoices import BILLING_TIMEZONES
@@ -25,6 +20,7 @@ from infra import names
 from infra.function import BillingFunction
 from infra.nag import acknowledge
 from infra.queues import messages_visible_alarm, retained_queue
+from infra.schedules import ScheduledRuns
 from infra.tables import BillingTables
 
 # A timezone's due accounts are a few per day on average (one reset a month each), a few
@@ -34,12 +30,6 @@ MEMORY_SIZE = 256
 
 # R7: every day at 00:05 in the schedule's timezone.
 DAILY_RUN = "cron(5 0 * * ? *)"
-# Scheduler retries handing the event to Lambda within the hour; Lambda retries a run that
-# failed in the function twice. A retried run resets only what is still due. Either way an
-# event that could not be run lands in the dead-letter queue, which is alarmed.
-SCHEDULE_RETRIES = 3
-SCHEDULE_MAX_EVENT_AGE = Duration.hours(1)
-ASYNC_RETRIES = 2
 
 
 class BudgetReset(Construct):
@@ -97,13 +87,26 @@ class BudgetReset(Construct):
         )
         bus.grant_put_events_to(self.function.role)
 
-        self.function.function.configure_async_invoke(
-            on_failure=destinations.SqsDestination(self.dead_letter_queue),
-            retry_attempts=ASYNC_RETRIES,
-            max_event_age=SCHEDULE_MAX_EVENT_AGE,
+        # A retried run resets only what is still due. A run that could not be run lands
+        # in the dead-letter queue, which is alarmed.
+        runs = ScheduledRuns(
+            self,
+            function=self.function,
+            dead_letter_queue=self.dead_letter_queue,
+            role_logical_id=names.BUDGET_RESET_SCHEDULER_ROLE_LOGICAL_ID,
+            role_description="Runs the daily schedules of budget_reset",
         )
-        self.scheduler_role = self._scheduler_role()
-        self.schedules = {zone: self._daily_schedule(zone) for zone in BILLING_TIMEZONES}
+        self.scheduler_role = runs.role
+        self.schedules = {
+            zone: runs.add(
+                names.budget_reset_schedule_logical_id(zone),
+                expression=DAILY_RUN,
+                timezone=zone,
+                input={"run": "budget_reset", "timezone": zone},
+                description=f"R7: the daily budget reset of the accounts in {zone}",
+            )
+            for zone in BILLING_TIMEZONES
+        }
 
         messages_visible_alarm(
             self,
@@ -113,53 +116,3 @@ class BudgetReset(Construct):
             "that timezone roll over on their next lead only, and budget pauses stay until an "
             "operator replays the run.",
         )
-
-    def _scheduler_role(self) -> iam.Role:
-        """The role the reset schedules run as: it may invoke this function, and send the
-        events it could not deliver to this function's dead-letter queue; nothing else."""
-        role = iam.Role(
-            self,
-            "SchedulerRole",
-            assumed_by=iam.ServicePrincipal(
-                "scheduler.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
-            ),
-            description="Runs the daily schedules of budget_reset",
-        )
-        cast(iam.CfnRole, role.node.default_child).override_logical_id(
-            names.BUDGET_RESET_SCHEDULER_ROLE_LOGICAL_ID
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["lambda:InvokeFunction"],
-                resources=[self.function.function.function_arn],
-            )
-        )
-        self.dead_letter_queue.grant(role, "sqs:SendMessage")
-        return role
-
-    def _daily_schedule(self, timezone: str) -> scheduler.CfnSchedule:
-        logical_id = names.budget_reset_schedule_logical_id(timezone)
-        schedule = scheduler.CfnSchedule(
-            self,
-            logical_id,
-            description=f"R7: the daily budget reset of the accounts in {timezone}",
-            schedule_expression=DAILY_RUN,
-            schedule_expression_timezone=timezone,
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            state="ENABLED",
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=self.function.function.function_arn,
-                role_arn=self.scheduler_role.role_arn,
-                input=json.dumps({"run": "budget_reset", "timezone": timezone}),
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
-                    maximum_retry_attempts=SCHEDULE_RETRIES,
-                    maximum_event_age_in_seconds=int(SCHEDULE_MAX_EVENT_AGE.to_seconds()),
-                ),
-                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
-                    arn=self.dead_letter_queue.queue_arn
-                ),
-            ),
-        )
-        schedule.override_logical_id(logical_id)
-        return schedule

@@ -9,15 +9,10 @@ counted in hours from an instant, so the schedule needs no timezone.
 
 from __future__ import annotations
 
-import json
-from typing import cast
-
-from aws_cdk import Aws, Duration
+from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_destinations as destinations
-from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
 from infra import names
@@ -25,6 +20,7 @@ from infra.function import BillingFunction
 from infra.nag import acknowledge
 from infra.payments import StripeSecret
 from infra.queues import messages_visible_alarm, retained_queue
+from infra.schedules import ScheduledRuns
 from infra.tables import BillingTables
 
 # A few accounts in grace at a time, each a few DynamoDB requests and a Stripe charge per
@@ -33,13 +29,6 @@ TIMEOUT = Duration.seconds(300)
 MEMORY_SIZE = 256
 
 HOURLY_RUN = "rate(1 hour)"
-# Scheduler retries handing the event to Lambda within the hour; Lambda retries a run that
-# failed in the function twice. A retried run does only what is still due. An event that
-# could not be run lands in the dead-letter queue, which is alarmed; the next hour's run
-# catches up anyway.
-SCHEDULE_RETRIES = 3
-SCHEDULE_MAX_EVENT_AGE = Duration.hours(1)
-ASYNC_RETRIES = 2
 
 
 class GraceCheck(Construct):
@@ -105,13 +94,23 @@ class GraceCheck(Construct):
         bus.grant_put_events_to(self.function.role)
         stripe.grant_read(self.function)
 
-        self.function.function.configure_async_invoke(
-            on_failure=destinations.SqsDestination(self.dead_letter_queue),
-            retry_attempts=ASYNC_RETRIES,
-            max_event_age=SCHEDULE_MAX_EVENT_AGE,
+        # A retried run does only what is still due. A run that could not be run lands in
+        # the dead-letter queue, which is alarmed; the next hour's run catches up anyway.
+        runs = ScheduledRuns(
+            self,
+            function=self.function,
+            dead_letter_queue=self.dead_letter_queue,
+            role_logical_id=names.GRACE_CHECK_SCHEDULER_ROLE_LOGICAL_ID,
+            role_description="Runs the hourly schedule of grace_check",
         )
-        self.scheduler_role = self._scheduler_role()
-        self.schedule = self._hourly_schedule()
+        self.scheduler_role = runs.role
+        self.schedule = runs.add(
+            names.GRACE_CHECK_SCHEDULE_LOGICAL_ID,
+            expression=HOURLY_RUN,
+            timezone=None,
+            input={"run": "grace_check"},
+            description="R9, R10: the hourly check of running grace periods",
+        )
 
         messages_visible_alarm(
             self,
@@ -120,52 +119,3 @@ class GraceCheck(Construct):
             "A grace check failed (in the function or before it): retries and non-payment "
             "pauses wait for the next hourly run; look at why it failed.",
         )
-
-    def _scheduler_role(self) -> iam.Role:
-        """The role the hourly schedule runs as: it may invoke this function, and send the
-        events it could not deliver to this function's dead-letter queue; nothing else."""
-        role = iam.Role(
-            self,
-            "SchedulerRole",
-            assumed_by=iam.ServicePrincipal(
-                "scheduler.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
-            ),
-            description="Runs the hourly schedule of grace_check",
-        )
-        cast(iam.CfnRole, role.node.default_child).override_logical_id(
-            names.GRACE_CHECK_SCHEDULER_ROLE_LOGICAL_ID
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["lambda:InvokeFunction"],
-                resources=[self.function.function.function_arn],
-            )
-        )
-        self.dead_letter_queue.grant(role, "sqs:SendMessage")
-        return role
-
-    def _hourly_schedule(self) -> scheduler.CfnSchedule:
-        logical_id = names.GRACE_CHECK_SCHEDULE_LOGICAL_ID
-        schedule = scheduler.CfnSchedule(
-            self,
-            logical_id,
-            description="R9, R10: the hourly check of running grace periods",
-            schedule_expression=HOURLY_RUN,
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            state="ENABLED",
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=self.function.function.function_arn,
-                role_arn=self.scheduler_role.role_arn,
-                input=json.dumps({"run": "grace_check"}),
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
-                    maximum_retry_attempts=SCHEDULE_RETRIES,
-                    maximum_event_age_in_seconds=int(SCHEDULE_MAX_EVENT_AGE.to_seconds()),
-                ),
-                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
-                    arn=self.dead_letter_queue.queue_arn
-                ),
-            ),
-        )
-        schedule.override_logical_id(logical_id)
-        return schedule

@@ -13,17 +13,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, cast
 
-from aws_cdk import Aws, Duration
+from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_lambda_event_sources as event_sources
-from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -34,6 +31,7 @@ from infra.function import BillingFunction
 from infra.nag import acknowledge
 from infra.payments import StripeSecret
 from infra.queues import messages_visible_alarm, retained_queue
+from infra.schedules import ScheduledRuns
 from infra.streams import MAX_RECORD_AGE, iterator_age_alarm, stream_read_policy
 from infra.tables import BillingTables
 
@@ -42,11 +40,6 @@ MEMORY_SIZE = 512
 
 # R3: Friday, 06:00 in the schedule's timezone.
 FRIDAY_RUN = "cron(0 6 ? * FRI *)"
-# Scheduler retries a failed invocation this often within the hour, then sends the event
-# to the work dead-letter queue.
-SCHEDULE_RETRIES = 3
-SCHEDULE_MAX_EVENT_AGE = Duration.hours(1)
-ASYNC_RETRIES = 2
 
 # Lambda's advice for a queue a function consumes: six times the function's timeout, so
 # that a message is not received again while a batch holding it may still run.
@@ -174,17 +167,25 @@ class WeeklyInvoice(Construct):
         ).override_logical_id(names.ACCOUNTS_STREAM_MAPPING_LOGICAL_ID)
         self.accounts_stream_mapping.node.add_dependency(accounts_stream_read, function.role)
 
-        # Scheduler invokes the function asynchronously: its retry policy covers handing
-        # the event to Lambda. A Friday run that fails in the function is retried by Lambda,
-        # then lands in the work dead-letter queue too, rather than being dropped.
-        function.function.configure_async_invoke(
-            on_failure=destinations.SqsDestination(self.work_dead_letter_queue),
-            retry_attempts=ASYNC_RETRIES,
-            max_event_age=SCHEDULE_MAX_EVENT_AGE,
+        # A Friday run that could not be run lands in the work dead-letter queue too,
+        # rather than being dropped.
+        runs = ScheduledRuns(
+            self,
+            function=function,
+            dead_letter_queue=self.work_dead_letter_queue,
+            role_logical_id=names.WEEKLY_INVOICE_SCHEDULER_ROLE_LOGICAL_ID,
+            role_description="Runs the Friday schedules of weekly_invoice",
         )
-        self.scheduler_role = self._scheduler_role(function)
+        self.scheduler_role = runs.role
         self.schedules = {
-            timezone: self._friday_schedule(timezone, function) for timezone in BILLING_TIMEZONES
+            timezone: runs.add(
+                names.weekly_invoice_schedule_logical_id(timezone),
+                expression=FRIDAY_RUN,
+                timezone=timezone,
+                input={"run": "weekly", "timezone": timezone},
+                description=f"R3: the Friday invoice run of the accounts in {timezone}",
+            )
+            for timezone in BILLING_TIMEZONES
         }
 
         iterator_age_alarm(
@@ -265,52 +266,3 @@ class WeeklyInvoice(Construct):
         self.work_queue.grant_consume_messages(function.role)
         stripe.grant_read(function)
         email.grant_send(function)
-
-    def _scheduler_role(self, function: BillingFunction) -> iam.Role:
-        """The role the Friday schedules run as: it may invoke this function, and send
-        the events it could not deliver to the work dead-letter queue."""
-        role = iam.Role(
-            self,
-            "SchedulerRole",
-            assumed_by=iam.ServicePrincipal(
-                "scheduler.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
-            ),
-            description="Runs the Friday schedules of weekly_invoice",
-        )
-        cast(iam.CfnRole, role.node.default_child).override_logical_id(
-            names.WEEKLY_INVOICE_SCHEDULER_ROLE_LOGICAL_ID
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["lambda:InvokeFunction"], resources=[function.function.function_arn]
-            )
-        )
-        self.work_dead_letter_queue.grant(role, "sqs:SendMessage")
-        return role
-
-    def _friday_schedule(self, timezone: str, function: BillingFunction) -> scheduler.CfnSchedule:
-        logical_id = names.weekly_invoice_schedule_logical_id(timezone)
-        schedule = scheduler.CfnSchedule(
-            self,
-            logical_id,
-            description=f"R3: the Friday invoice run of the accounts in {timezone}",
-            schedule_expression=FRIDAY_RUN,
-            schedule_expression_timezone=timezone,
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            state="ENABLED",
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=function.function.function_arn,
-                role_arn=self.scheduler_role.role_arn,
-                input=json.dumps({"run": "weekly", "timezone": timezone}),
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
-                    maximum_retry_attempts=SCHEDULE_RETRIES,
-                    maximum_event_age_in_seconds=int(SCHEDULE_MAX_EVENT_AGE.to_seconds()),
-                ),
-                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
-                    arn=self.work_dead_letter_queue.queue_arn
-                ),
-            ),
-        )
-        schedule.override_logical_id(logical_id)
-        return schedule
