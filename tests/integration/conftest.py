@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
+import boto3
 import pytest
 from moto import mock_aws
 
@@ -54,23 +56,33 @@ def on_lead(aws: Resources, clock: Clock) -> ModuleType:
     return importlib.reload(module)
 
 
+def with_stripe_secret(
+    monkeypatch: pytest.MonkeyPatch, name: str, localstripe: str, webhook_secret: str
+) -> None:
+    """A Stripe secret pointing at localstripe, named in the function's environment, with
+    the invoices table every paying function reads."""
+    secret = boto3.client("secretsmanager").create_secret(
+        Name=name,
+        SecretString=json.dumps(
+            {"api_key": API_KEY, "webhook_secret": webhook_secret, "api_base": localstripe}
+        ),
+    )
+    monkeypatch.setenv("INVOICES_TABLE", TABLES["invoices"])
+    monkeypatch.setenv("STRIPE_SECRET_NAME", secret["ARN"])
+
+
+def with_mail_sender(monkeypatch: pytest.MonkeyPatch) -> None:
+    boto3.client("sesv2").create_email_identity(EmailIdentity="craftjack.com")
+    monkeypatch.setenv("EMAIL_SENDER", "billing@craftjack.com")
+    monkeypatch.setenv("EMAIL_CONFIGURATION_SET", "test-invoice-emails")
+
+
 @pytest.fixture
 def api(
     aws: Resources, clock: Clock, localstripe: str, monkeypatch: pytest.MonkeyPatch
 ) -> ModuleType:
     """The real operator API handler module, initialised against this test's resources."""
-    import json
-
-    import boto3
-
-    secret = boto3.client("secretsmanager").create_secret(
-        Name="test-stripe-api",
-        SecretString=json.dumps(
-            {"api_key": API_KEY, "webhook_secret": "whsec_api", "api_base": localstripe}
-        ),
-    )
-    monkeypatch.setenv("INVOICES_TABLE", TABLES["invoices"])
-    monkeypatch.setenv("STRIPE_SECRET_NAME", secret["ARN"])
+    with_stripe_secret(monkeypatch, "test-stripe-api", localstripe, "whsec_api")
     import functions.api.handler as module
 
     return importlib.reload(module)
@@ -93,23 +105,10 @@ def weekly_invoice(
     aws: Resources, clock: Clock, localstripe: str, monkeypatch: pytest.MonkeyPatch
 ) -> ModuleType:
     """The real weekly_invoice handler module, with its secret, queue and mail sender."""
-    import json
-
-    import boto3
-
-    secret = boto3.client("secretsmanager").create_secret(
-        Name="test-stripe",
-        SecretString=json.dumps(
-            {"api_key": API_KEY, "webhook_secret": "whsec_test", "api_base": localstripe}
-        ),
-    )
+    with_stripe_secret(monkeypatch, "test-stripe", localstripe, "whsec_test")
+    with_mail_sender(monkeypatch)
     queue = boto3.client("sqs").create_queue(QueueName="test-invoice-work")["QueueUrl"]
-    boto3.client("sesv2").create_email_identity(EmailIdentity="craftjack.com")
-    monkeypatch.setenv("INVOICES_TABLE", TABLES["invoices"])
     monkeypatch.setenv("INVOICE_QUEUE_URL", queue)
-    monkeypatch.setenv("STRIPE_SECRET_NAME", secret["ARN"])
-    monkeypatch.setenv("EMAIL_SENDER", "billing@craftjack.com")
-    monkeypatch.setenv("EMAIL_CONFIGURATION_SET", "test-invoice-emails")
     import functions.weekly_invoice.handler as module
 
     return importlib.reload(module)
@@ -124,25 +123,10 @@ def card_updated(
 ) -> ModuleType:
     """The real card_updated handler module, with its secret (whose webhook secret is
     ``CARD_UPDATED_WEBHOOK_SECRET``) and mail sender."""
-    import json
-
-    import boto3
-
-    secret = boto3.client("secretsmanager").create_secret(
-        Name="test-stripe-card-updated",
-        SecretString=json.dumps(
-            {
-                "api_key": API_KEY,
-                "webhook_secret": CARD_UPDATED_WEBHOOK_SECRET,
-                "api_base": localstripe,
-            }
-        ),
+    with_stripe_secret(
+        monkeypatch, "test-stripe-card-updated", localstripe, CARD_UPDATED_WEBHOOK_SECRET
     )
-    boto3.client("sesv2").create_email_identity(EmailIdentity="craftjack.com")
-    monkeypatch.setenv("INVOICES_TABLE", TABLES["invoices"])
-    monkeypatch.setenv("STRIPE_SECRET_NAME", secret["ARN"])
-    monkeypatch.setenv("EMAIL_SENDER", "billing@craftjack.com")
-    monkeypatch.setenv("EMAIL_CONFIGURATION_SET", "test-invoice-emails")
+    with_mail_sender(monkeypatch)
     import functions.card_updated.handler as module
 
     return importlib.reload(module)
@@ -161,18 +145,7 @@ def grace_check(
     aws: Resources, clock: Clock, localstripe: str, monkeypatch: pytest.MonkeyPatch
 ) -> ModuleType:
     """The real grace_check handler module, with its Stripe secret."""
-    import json
-
-    import boto3
-
-    secret = boto3.client("secretsmanager").create_secret(
-        Name="test-stripe-grace-check",
-        SecretString=json.dumps(
-            {"api_key": API_KEY, "webhook_secret": "whsec_grace", "api_base": localstripe}
-        ),
-    )
-    monkeypatch.setenv("INVOICES_TABLE", TABLES["invoices"])
-    monkeypatch.setenv("STRIPE_SECRET_NAME", secret["ARN"])
+    with_stripe_secret(monkeypatch, "test-stripe-grace-check", localstripe, "whsec_grace")
     import functions.grace_check.handler as module
 
     return importlib.reload(module)
