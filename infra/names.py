@@ -20,6 +20,8 @@ from functions.adapters.settings import (
     CardUpdatedSettings,
     FunctionSettings,
     GraceCheckSettings,
+    NoticesSettings,
+    NotifySettings,
     OnLeadSettings,
     PaymentsSettings,
     TablesSettings,
@@ -40,6 +42,7 @@ WEEKLY_INVOICE: Final = "weekly_invoice"
 CARD_UPDATED: Final = "card_updated"
 BUDGET_RESET: Final = "budget_reset"
 GRACE_CHECK: Final = "grace_check"
+NOTIFY: Final = "notify"
 
 FUNCTION_SETTINGS: Final[dict[str, type[FunctionSettings]]] = {
     ON_LEAD: OnLeadSettings,
@@ -48,6 +51,7 @@ FUNCTION_SETTINGS: Final[dict[str, type[FunctionSettings]]] = {
     CARD_UPDATED: CardUpdatedSettings,
     BUDGET_RESET: BudgetResetSettings,
     GRACE_CHECK: GraceCheckSettings,
+    NOTIFY: NotifySettings,
 }
 
 
@@ -79,6 +83,7 @@ INVOICES_TABLE: Final = _variable(WeeklyInvoiceSettings, "invoices_table")
 INVOICE_QUEUE_URL: Final = _variable(WeeklyInvoiceSettings, "invoice_queue_url")
 EMAIL_SENDER: Final = _variable(WeeklyInvoiceSettings, "email_sender")
 EMAIL_CONFIGURATION_SET: Final = _variable(WeeklyInvoiceSettings, "email_configuration_set")
+NOTICES_TABLE: Final = _variable(NoticesSettings, "notices_table")
 
 # Set on every function, read by Powertools rather than by the settings classes.
 POWERTOOLS_ENVIRONMENT: Final[dict[str, str]] = {
@@ -94,6 +99,7 @@ TABLE_LOGICAL_IDS: Final[dict[str, str]] = {
     "leads": "LeadsTable",
     "quarantine": "QuarantineTable",
     "invoices": "InvoicesTable",
+    "notices": "NoticesTable",
 }
 FUNCTION_LOGICAL_IDS: Final[dict[str, str]] = {
     ON_LEAD: "OnLeadFunction",
@@ -102,6 +108,7 @@ FUNCTION_LOGICAL_IDS: Final[dict[str, str]] = {
     CARD_UPDATED: "CardUpdatedFunction",
     BUDGET_RESET: "BudgetResetFunction",
     GRACE_CHECK: "GraceCheckFunction",
+    NOTIFY: "NotifyFunction",
 }
 EVENT_BUS_LOGICAL_ID: Final = "EventBus"
 QUARANTINE_QUEUE_LOGICAL_ID: Final = "QuarantineQueue"

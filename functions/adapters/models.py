@@ -107,6 +107,19 @@ class CustomerIndex(GlobalSecondaryIndex["AccountModel"]):
     stripe_customer_id = UnicodeAttribute(hash_key=True)
 
 
+class CardExpiryIndex(GlobalSecondaryIndex["AccountModel"]):
+    """R14: the accounts whose card on file expires in a month (``YYYY-MM``), so that the
+    daily check of a timezone reads only the cards expiring this month. Sparse: an account
+    is in it while it has a card."""
+
+    class Meta:
+        index_name = "card_expiry"
+        projection = KeysOnlyProjection()
+
+    card_expires = UnicodeAttribute(hash_key=True)
+    contractor_id = UnicodeAttribute(range_key=True)
+
+
 class AccountModel(_Table):
     """One item per contractor: profile, budget period state and balances.
 
@@ -152,10 +165,12 @@ class AccountModel(_Table):
     billable_timezone = UnicodeAttribute(null=True)
     stripe_customer_id = UnicodeAttribute(null=True)
     card = CardAttribute(null=True)
+    card_expires = UnicodeAttribute(null=True)  # the card's expiry month (CardExpiryIndex)
     billable = BillableIndex()
     resets = ResetsIndex()
     grace = GraceIndex()
     by_customer = CustomerIndex()
+    card_expiry = CardExpiryIndex()
 
 
 class ChronologicalIndex(LocalSecondaryIndex["LedgerEntryModel"]):
@@ -304,12 +319,28 @@ class QuarantineModel(_Table):
     contractor_id = UnicodeAttribute(null=True)
 
 
+class NoticeModel(_Table):
+    """R14: one item per notice sent to a contractor, keyed by the notice's business id
+    (``billing.notices``): the claim that lets one sender send it, and when it was sent."""
+
+    class Meta(_Table.Meta):
+        abstract = False
+
+    contractor_id = UnicodeAttribute(hash_key=True)
+    notice_id = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()
+    claimed_at = UnicodeAttribute(null=True)
+    sent_at = UnicodeAttribute(null=True)
+    message_id = UnicodeAttribute(null=True)  # SES's id of the message sent
+
+
 TABLE_MODELS: dict[str, type[Model]] = {
     "accounts": AccountModel,
     "ledger": LedgerEntryModel,
     "leads": LeadModel,
     "invoices": InvoiceModel,
     "quarantine": QuarantineModel,
+    "notices": NoticeModel,
 }
 
 

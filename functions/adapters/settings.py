@@ -31,6 +31,22 @@ class TablesSettings(FunctionSettings):
         return {"accounts": self.accounts_table, "ledger": self.ledger_table}
 
 
+class NoticesSettings(TablesSettings):
+    """For the functions that email notices (R14): the table of notices sent, and SES."""
+
+    notices_table: str = Field(alias="NOTICES_TABLE")
+    email_sender: str = Field(alias="EMAIL_SENDER")
+    email_configuration_set: str = Field(alias="EMAIL_CONFIGURATION_SET")
+
+    def table_names(self) -> dict[str, str]:
+        return {**super().table_names(), "notices": self.notices_table}
+
+
+class NotifySettings(NoticesSettings):
+    """notify: emails the pauses, reactivations and budget warnings that the accounts
+    stream shows (R14)."""
+
+
 class OnLeadSettings(TablesSettings):
     quarantine_table: str = Field(alias="QUARANTINE_TABLE")
     quarantine_queue_url: str = Field(alias="QUARANTINE_QUEUE_URL")
@@ -72,8 +88,9 @@ class CardUpdatedSettings(PaymentsSettings):
         return {**super().table_names(), "invoices": self.invoices_table}
 
 
-class BudgetResetSettings(TablesSettings):
-    """budget_reset: the daily roll-over of budget periods (R7, R8)."""
+class BudgetResetSettings(NoticesSettings):
+    """budget_reset: the daily roll-over of budget periods (R7, R8), and the notice of a
+    card that expires this month (R14)."""
 
     event_bus_name: str = Field(alias="EVENT_BUS_NAME")
 
@@ -90,9 +107,9 @@ class ApiSettings(PaymentsSettings):
         return {**super().table_names(), "invoices": self.invoices_table}
 
 
-class GraceCheckSettings(PaymentsSettings):
-    """grace_check: retries past-due payments during the grace period and pauses for
-    non-payment at its end (R9, R10)."""
+class GraceCheckSettings(PaymentsSettings, NoticesSettings):
+    """grace_check: retries past-due payments during the grace period, reminds the
+    contractor of its end (R14) and pauses for non-payment at its end (R9, R10)."""
 
     invoices_table: str = Field(alias="INVOICES_TABLE")
     event_bus_name: str = Field(alias="EVENT_BUS_NAME")
