@@ -5,6 +5,10 @@ time every day with ``{"run": "budget_reset", "timezone": ...}``: five minutes a
 local midnight at which budget periods end. The function reads the accounts of that
 timezone whose period ended from the accounts table's ``resets`` index and rolls each over
 with the same conditional write as on_lead's lazy roll-over.
+
+The same daily run tells the contractors of that timezone whose card on file expires at
+the end of this month (R14): it reads their keys from the sparse ``card_expiry`` index,
+reads each account, and emails the notice once (``infra/notify.py``'s grants).
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from constructs import Construct
 
 from functions.billing.invoices import BILLING_TIMEZONES
 from infra import names
+from infra.emails import EmailSending
 from infra.function import BillingFunction
 from infra.nag import acknowledge
+from infra.notify import grant_notices, notices_environment
 from infra.queues import messages_visible_alarm, retained_queue
 from infra.schedules import ScheduledRuns
 from infra.tables import BillingTables
@@ -41,6 +47,7 @@ class BudgetReset(Construct):
         tables: BillingTables,
         bus: events.IEventBus,
         layer: lambda_.ILayerVersion,
+        email: EmailSending,
     ) -> None:
         super().__init__(scope, construct_id)
         self.dead_letter_queue = retained_queue(
@@ -57,12 +64,13 @@ class BudgetReset(Construct):
             self,
             "Function",
             name=names.BUDGET_RESET,
-            description="Rolls budget periods over every day at 00:05 local time and lifts "
-            "budget pauses",
+            description="Rolls budget periods over every day at 00:05 local time, lifts "
+            "budget pauses and tells of cards expiring this month",
             environment={
                 names.ACCOUNTS_TABLE: tables.accounts.table_name,
                 names.LEDGER_TABLE: tables.ledger.table_name,
                 names.EVENT_BUS_NAME: bus.event_bus_name,
+                **notices_environment(tables, email),
             },
             layer=layer,
             timeout=TIMEOUT,
@@ -70,11 +78,16 @@ class BudgetReset(Construct):
         )
         # A reset reads the due accounts' keys from the resets index, reads each account,
         # and is one transaction: the account's conditional update and the ledger entries,
-        # put on the condition that they do not exist. No Scan, no DeleteItem.
+        # put on the condition that they do not exist. The cards expiring this month are
+        # the keys of the card_expiry index, each account read by its key. No Scan, no
+        # DeleteItem.
         self.function.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["dynamodb:Query"],
-                resources=[tables.index_arn("accounts", "resets")],
+                resources=[
+                    tables.index_arn("accounts", "resets"),
+                    tables.index_arn("accounts", "card_expiry"),
+                ],
             ),
             iam.PolicyStatement(
                 actions=["dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
@@ -86,6 +99,7 @@ class BudgetReset(Construct):
             ),
         )
         bus.grant_put_events_to(self.function.role)
+        grant_notices(self.function, tables, email)
 
         # A retried run resets only what is still due. A run that could not be run lands
         # in the dead-letter queue, which is alarmed.

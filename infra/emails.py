@@ -1,5 +1,5 @@
-"""Sending invoice emails through SES: the sender address, a stack parameter, and the
-configuration set every invoice email is sent with.
+"""Sending emails through SES: the sender address, a stack parameter, and the
+configuration set every email is sent with: invoices (R5) and the notices of R14.
 
 The sender's domain is verified in SES outside this stack (its DNS records belong to the
 domain's owner); a function may send from that domain's identity, with this configuration
@@ -29,8 +29,8 @@ class EmailSending(Construct):
             "Sender",
             type="String",
             default=DEFAULT_SENDER,
-            description="The address invoice emails are sent from; its domain must be a "
-            "verified SES identity of the account and region.",
+            description="The address invoice and notice emails are sent from; its domain "
+            "must be a verified SES identity of the account and region.",
             allowed_pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
             constraint_description="an email address, such as billing@example.com",
         )
@@ -39,7 +39,8 @@ class EmailSending(Construct):
         self.configuration_set = ses.ConfigurationSet(
             self,
             "ConfigurationSet",
-            # Invoices carry amounts and card digits: never deliver them in clear text.
+            # Invoices and notices carry amounts and card digits: never deliver them in
+            # clear text.
             tls_policy=ses.ConfigurationSetTlsPolicy.REQUIRE,
             reputation_metrics=True,
             suppression_reasons=ses.SuppressionReasons.BOUNCES_AND_COMPLAINTS,

@@ -5,6 +5,9 @@ An EventBridge Scheduler schedule invokes the function every hour with
 the accounts table's sparse ``grace`` index, retries their past-due invoices on the retry
 days, and pauses for non-payment those whose grace period ended unpaid. Grace periods are
 counted in hours from an instant, so the schedule needs no timezone.
+
+The same run reminds the contractor of the grace end 72 and 24 hours before it (R14),
+each reminder emailed once (``infra/notify.py``'s grants).
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra import names
+from infra.emails import EmailSending
 from infra.function import BillingFunction
 from infra.nag import acknowledge
+from infra.notify import grant_notices, notices_environment
 from infra.payments import StripeSecret
 from infra.queues import messages_visible_alarm, retained_queue
 from infra.schedules import ScheduledRuns
@@ -41,6 +46,7 @@ class GraceCheck(Construct):
         bus: events.IEventBus,
         layer: lambda_.ILayerVersion,
         stripe: StripeSecret,
+        email: EmailSending,
     ) -> None:
         super().__init__(scope, construct_id)
         self.dead_letter_queue = retained_queue(
@@ -57,14 +63,15 @@ class GraceCheck(Construct):
             self,
             "Function",
             name=names.GRACE_CHECK,
-            description="Every hour: retries past-due payments during the grace period and "
-            "pauses accounts for non-payment at its end",
+            description="Every hour: retries past-due payments during the grace period, "
+            "reminds of its end and pauses accounts for non-payment at its end",
             environment={
                 names.ACCOUNTS_TABLE: tables.accounts.table_name,
                 names.LEDGER_TABLE: tables.ledger.table_name,
                 names.INVOICES_TABLE: tables.invoices.table_name,
                 names.STRIPE_SECRET_NAME: stripe.secret_arn,
                 names.EVENT_BUS_NAME: bus.event_bus_name,
+                **notices_environment(tables, email),
             },
             layer=layer,
             timeout=TIMEOUT,
@@ -93,6 +100,7 @@ class GraceCheck(Construct):
         )
         bus.grant_put_events_to(self.function.role)
         stripe.grant_read(self.function)
+        grant_notices(self.function, tables, email)
 
         # A retried run does only what is still due. A run that could not be run lands in
         # the dead-letter queue, which is alarmed; the next hour's run catches up anyway.

@@ -1,8 +1,8 @@
 """The lead billing stack: tables, event bus, queues, functions, the leads stream mapping,
 the invoicing (``infra/weekly_invoice.py``), the card flow and Stripe's webhooks
 (``infra/card_updated.py``), the schedules of ``infra/budget_reset.py`` and
-``infra/grace_check.py``, the contractors' user pool, the API and the alarms an operator
-acts on.
+``infra/grace_check.py``, the notices of ``infra/notify.py``, the contractors' user pool,
+the API and the alarms an operator acts on.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from infra.emails import EmailSending
 from infra.function import BillingFunction, DependenciesLayer
 from infra.grace_check import GraceCheck
 from infra.nag import acknowledge
+from infra.notify import Notify
 from infra.payments import StripeSecret
 from infra.queues import messages_visible_alarm, retained_queue
 from infra.streams import MAX_RECORD_AGE, iterator_age_alarm, stream_read_policy
@@ -205,10 +206,19 @@ class LeadBillingStack(Stack):
             email=self.email,
         )
 
-        self.budget_reset = BudgetReset(self, "BudgetReset", tables=tables, bus=bus, layer=layer)
-        self.grace_check = GraceCheck(
-            self, "GraceCheck", tables=tables, bus=bus, layer=layer, stripe=self.stripe
+        self.budget_reset = BudgetReset(
+            self, "BudgetReset", tables=tables, bus=bus, layer=layer, email=self.email
         )
+        self.grace_check = GraceCheck(
+            self,
+            "GraceCheck",
+            tables=tables,
+            bus=bus,
+            layer=layer,
+            stripe=self.stripe,
+            email=self.email,
+        )
+        self.notify = Notify(self, "Notify", tables=tables, layer=layer, email=self.email)
 
         self.contractors = ContractorIdentity(self, "Contractors")
         # Construct id of the API's first version, kept so that its resources stay.
@@ -227,6 +237,7 @@ class LeadBillingStack(Stack):
             names.CARD_UPDATED: self.card_updated.function,
             names.BUDGET_RESET: self.budget_reset.function,
             names.GRACE_CHECK: self.grace_check.function,
+            names.NOTIFY: self.notify.function,
         }
         self.tables = tables
         self.bus = bus

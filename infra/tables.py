@@ -6,8 +6,9 @@ what the functions and the integration tests use, so the deployed tables cannot 
 the code that reads them.
 
 Every table is retained and deletion protected: accounts and ledger hold the money,
-quarantine holds leads that were not billed yet, and the leads table belongs to the lead
-distribution system, whose data must outlive this stack.
+quarantine holds leads that were not billed yet, notices records which notices were sent
+(R14: without it a redeployed stack would send them again), and the leads table belongs
+to the lead distribution system, whose data must outlive this stack.
 """
 
 from __future__ import annotations
@@ -151,6 +152,10 @@ class BillingTables(Construct):
     @property
     def invoices(self) -> dynamodb.Table:
         return self.tables["invoices"]
+
+    @property
+    def notices(self) -> dynamodb.Table:
+        return self.tables["notices"]
 
     def arns_with_indexes(self, key: str) -> list[str]:
         """The table's ARN and the ARN of each of its indexes, named one by one."""

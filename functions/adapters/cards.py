@@ -8,12 +8,20 @@ The account of a customer is found through the sparse ``by_customer`` index.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 
 from pynamodb.exceptions import QueryError, TransactWriteError, UpdateError
 
-from functions.adapters.accounts import CONDITION_FAILED, AccountStore, card_item, ledger_entry
+from functions.adapters.accounts import (
+    CONDITION_FAILED,
+    AccountStore,
+    card_expiry_key,
+    card_item,
+    ledger_entry,
+)
 from functions.adapters.models import AccountModel, LedgerEntryModel, transact_write
+from functions.billing.account import Account
 from functions.billing.errors import AccountNotFound, StorageUnavailable
 from functions.billing.invoices import Card
 from functions.billing.payments import CardNotOnFile
@@ -96,7 +104,10 @@ class CardStore:
                 )
                 transaction.update(
                     AccountModel(contractor_id),
-                    actions=[AccountModel.card.set(card_item(card))],
+                    actions=[
+                        AccountModel.card.set(card_item(card)),
+                        AccountModel.card_expires.set(card_expiry_key(card)),
+                    ],
                     condition=condition,
                 )
         except TransactWriteError as error:
@@ -111,3 +122,24 @@ class CardStore:
                 raise AccountNotFound(contractor_id) from error
             raise StorageUnavailable(str(error)) from error
         return True
+
+
+class ExpiringCards:
+    """R14: the accounts of a timezone whose card on file expires in a month, from the
+    sparse ``card_expiry`` index (no scan; only the cards expiring that month are read)."""
+
+    def __init__(self, accounts: AccountStore) -> None:
+        self._accounts = accounts
+
+    def expiring(self, timezone: str, month: str) -> Iterator[Account]:
+        """The accounts of ``timezone`` whose card expires in ``month`` (``YYYY-MM``)."""
+        try:
+            for item in AccountModel.card_expiry.query(
+                month, filter_condition=AccountModel.timezone == timezone
+            ):
+                try:
+                    yield self._accounts.get(item.contractor_id)
+                except AccountNotFound:
+                    continue
+        except QueryError as error:
+            raise StorageUnavailable(str(error)) from error

@@ -7,7 +7,8 @@ what to do about it (R9, R11), and the account manager's phone and email. It nev
 a fee: an invoice holds leads only (R1).
 
 The words live in the templates, one file per language (``templates/invoice.<lang>.j2``,
-macros that return plain text), and the layouts in one template per format
+macros that return plain text; the sentences the notices say too, such as the card update
+steps, in ``templates/common.<lang>.j2``), and the layouts in one template per format
 (``invoice_email.txt.j2``, ``invoice_email.html.j2``), so that both languages always show
 the same facts; the PDF takes its words from the same macros. The macros are called here,
 never from a layout: Jinja marks a macro's output safe when an autoescaping template
@@ -18,53 +19,43 @@ Dates and amounts are formatted with Babel for ``en_US`` or ``es_US``; amounts g
 integer cents to ``Decimal``, never through a float.
 
 Templates load from the directory beside this module (``FileSystemLoader``), which the
-function assets carry (``infra/assets.py``); no package metadata is needed.
+function assets carry (``infra/assets.py``); no package metadata is needed. What this email
+shares with the notices (formats, templates, message parts) is in ``email_format``.
 """
 
 from __future__ import annotations
 
 import email.utils
-import functools
-import hashlib
-import re
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
-from email import policy
-from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime, format_time, get_datetime_format
-from babel.numbers import format_currency
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
+from babel.dates import format_date, format_time, get_datetime_format
 
+from functions.adapters.email_format import (
+    BABEL_LOCALES,
+    BRAND,
+    NOT_SLUG,
+    LocalMoment,
+    add_text_and_html,
+    as_smtp_bytes,
+    card_brand,
+    common_words,
+    content_boundary,
+    environment,
+    format_money,
+    local_moment,
+    message_id,
+    new_message,
+    plain,
+    require_aware,
+    tel_uri,
+    words,
+)
 from functions.adapters.invoice_pdf import InvoiceDocument, InvoiceRow, Tone, render_invoice_pdf
-from functions.billing.account import Account, AccountManager, Locale
+from functions.billing.account import Account, AccountManager
 from functions.billing.invoices import AttemptOutcome, Card, Invoice, InvoiceStatus
-from functions.billing.money import Money
-
-TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
-BRAND = "CraftJack"
-
-# The Babel locale each account language is written in: US Spanish for US contractors.
-BABEL_LOCALES = {Locale.EN: "en_US", Locale.ES: "es_US"}
-
-# Stripe's card brands, as a contractor reads them on their card.
-CARD_BRANDS = {
-    "amex": "American Express",
-    "cartes_bancaires": "Cartes Bancaires",
-    "diners": "Diners Club",
-    "discover": "Discover",
-    "eftpos_au": "eftpos",
-    "interac": "Interac",
-    "jcb": "JCB",
-    "mastercard": "Mastercard",
-    "unionpay": "UnionPay",
-    "visa": "Visa",
-}
 
 # Stripe decline codes the email explains in words; any other code gets the general
 # wording ("other"). The words themselves are in the language templates.
@@ -85,10 +76,6 @@ UNCONFIRMED = "unconfirmed"  # Stripe's answer never came
 _FAILED_OUTCOMES = frozenset(
     {AttemptOutcome.DECLINED, AttemptOutcome.NO_CARD, AttemptOutcome.UNKNOWN}
 )
-_DOMAIN = re.compile(
-    r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
-)
-_NOT_SLUG = re.compile(r"[^A-Za-z0-9]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,30 +99,26 @@ class RenderedEmail:
         instant, so a retried send is recognisable as the same message; the same rendering
         gives the same bytes.
         """
-        message = EmailMessage(policy=policy.default)
-        message["From"] = sender
-        message["To"] = to
-        message["Subject"] = self.subject
-        message["Date"] = email.utils.format_datetime(self.issued_at)
-        message["Message-ID"] = invoice_message_id(self.invoice_id, message_id_domain)
-        message.set_content(self.text, subtype="plain", charset="utf-8", cte="quoted-printable")
-        message.add_alternative(self.html, subtype="html", charset="utf-8", cte="quoted-printable")
+        message = new_message(
+            sender=sender,
+            to=to,
+            subject=self.subject,
+            sent_at=self.issued_at,
+            message_id=invoice_message_id(self.invoice_id, message_id_domain),
+        )
+        add_text_and_html(message, self.text, self.html)
         message.add_attachment(
             self.pdf, maintype="application", subtype="pdf", filename=self.pdf_filename
         )
-        # Boundaries from the content rather than random ones, so that the same email is the
-        # same bytes. "=_" can occur in neither quoted-printable nor base64 bodies.
-        digest = hashlib.sha256()
-        for part in (self.invoice_id, self.subject, self.text, self.html):
-            digest.update(hashlib.sha256(part.encode()).digest())
-        digest.update(hashlib.sha256(self.pdf).digest())
-        boundary = f"=_invoice_{digest.hexdigest()[:32]}"
+        boundary = content_boundary(
+            "invoice", self.invoice_id, self.subject, self.text, self.html, self.pdf
+        )
         message.set_boundary(f"{boundary}_mixed")
         alternative, _attachment = message.iter_parts()
         alternative.set_boundary(f"{boundary}_alternative")
         # Last: set_content and make_mixed move every Content-* header into the parts.
         message["Content-Language"] = self.language
-        return message.as_bytes(policy=policy.SMTP)
+        return as_smtp_bytes(message)
 
 
 def invoice_message_id(invoice_id: str, domain: str) -> str:
@@ -144,12 +127,7 @@ def invoice_message_id(invoice_id: str, domain: str) -> str:
     Readable (the invoice id's letters and digits) and unique (a hash of the whole id, as
     two ids may differ only in punctuation).
     """
-    if not _DOMAIN.fullmatch(domain):
-        raise ValueError(f"not a domain name for a Message-ID: {domain!r}")
-    slug = _NOT_SLUG.sub("-", invoice_id).strip("-")[:48].strip("-")
-    digest = hashlib.sha256(invoice_id.encode()).hexdigest()[:16]
-    local_part = ".".join(part for part in ("invoice", slug, digest) if part)
-    return f"<{local_part}@{domain}>"
+    return message_id("invoice", invoice_id, domain)
 
 
 # -- What the email shows, formatted for the reader --------------------------------------
@@ -173,16 +151,6 @@ class PaymentView:
 
 
 @dataclass(frozen=True, slots=True)
-class GraceView:
-    """The end of the grace period (R9): after it, the account is paused (R10)."""
-
-    date: str
-    time: str
-    zone: str
-    hour: int  # 1..12 on the clock face; Spanish says "a la 1" but "a las 2"
-
-
-@dataclass(frozen=True, slots=True)
 class InvoiceView:
     language: str
     invoice_id: str
@@ -195,7 +163,7 @@ class InvoiceView:
     lines: tuple[LineView, ...]
     total: str
     payment: PaymentView
-    grace: GraceView | None
+    grace: LocalMoment | None  # the grace end (R9), after which the account is paused (R10)
     manager: AccountManager
     manager_tel: str  # the phone as a tel: link
 
@@ -221,18 +189,17 @@ def render_invoice_email(
     sender_address = email.utils.parseaddr(sender)[1]
     if "@" not in sender_address:
         raise ValueError(f"not an email address: {sender!r}")
-    _require_aware("issued_at", invoice.issued_at)
+    require_aware("issued_at", invoice.issued_at)
 
     view = _view(invoice, account, sender_address, grace_ends_at or account.grace_ends_at)
-    words = _words(view.language)
-    labels = {key: _plain(value) for key, value in words.labels.items()}
-    say = _sentences(view, words)
+    invoice_words, common = _words(view.language), common_words(view.language)
+    labels = {key: plain(value) for key, value in {**common.labels, **invoice_words.labels}.items()}
+    say = _sentences(view, invoice_words, common)
     context = {"view": view, "labels": labels, "say": say}
-    environment = _environment()
-    text = environment.get_template("invoice_email.txt.j2").render(context)
-    html = environment.get_template("invoice_email.html.j2").render(context)
+    text = environment().get_template("invoice_email.txt.j2").render(context)
+    html = environment().get_template("invoice_email.html.j2").render(context)
     pdf = render_invoice_pdf(_document(view, labels, say, invoice.issued_at))
-    slug = _NOT_SLUG.sub("-", invoice.invoice_id).strip("-")
+    slug = NOT_SLUG.sub("-", invoice.invoice_id).strip("-")
     return RenderedEmail(
         invoice_id=invoice.invoice_id,
         issued_at=invoice.issued_at,
@@ -245,58 +212,29 @@ def render_invoice_email(
     )
 
 
-def format_money(amount: Money, locale: str) -> str:
-    """An amount as the reader writes it, from integer cents through ``Decimal``."""
-    return format_currency(Decimal(amount.cents) / 100, amount.currency, locale=locale)
-
-
-@functools.cache
-def _environment() -> Environment:
-    return Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
 def _words(language: str) -> Any:
-    """The macros and labels of one language's template."""
-    return _environment().get_template(f"invoice.{language}.j2").module
+    """The macros and labels of one language's invoice template."""
+    return words("invoice", language)
 
 
-def _sentences(view: InvoiceView, words: Any) -> dict[str, str]:
+def _sentences(view: InvoiceView, invoice_words: Any, common: Any) -> dict[str, str]:
     """Every sentence the email and the PDF say, as plain text in the reader's language."""
     said = {
-        "subject": words.subject(view.payment, view.invoice_id, view.total),
-        "greeting": words.greeting(view.business_name),
-        "intro": words.intro(view.kind, view.threshold),
-        "kind_name": words.kind_name(view.kind, view.threshold),
-        "payment_status": words.payment_status(view.payment, view.total),
-        "update_card": words.update_card(),
-        "pro_app_steps": words.pro_app_steps(),
-        "lead_manager_steps": words.lead_manager_steps(),
-        "grace": words.grace(view.grace) if view.grace else "",
-        "contact": words.contact(view.manager),
-        "attachment_note": words.attachment_note(),
-        "closing": words.closing(),
-        "footer": words.footer(view.billing_email, view.sender),
+        "subject": invoice_words.subject(view.payment, view.invoice_id, view.total),
+        "greeting": common.greeting(view.business_name),
+        "intro": invoice_words.intro(view.kind, view.threshold),
+        "kind_name": invoice_words.kind_name(view.kind, view.threshold),
+        "payment_status": invoice_words.payment_status(view.payment, view.total),
+        "update_card": common.update_card(),
+        "pro_app_steps": common.pro_app_steps(),
+        "lead_manager_steps": common.lead_manager_steps(),
+        "grace": invoice_words.grace(view.grace) if view.grace else "",
+        "contact": common.contact(view.manager),
+        "attachment_note": invoice_words.attachment_note(),
+        "closing": common.closing(),
+        "footer": invoice_words.footer(view.billing_email, view.sender),
     }
-    return {key: _plain(value) for key, value in said.items()}
-
-
-def _plain(value: object) -> str:
-    """A sentence on one line; refuses markup, which autoescaping would let through."""
-    if isinstance(value, Markup) or not isinstance(value, str):
-        raise TypeError(f"a sentence must be plain text, got {type(value).__name__}")
-    return " ".join(value.split())
-
-
-def _require_aware(name: str, instant: datetime) -> None:
-    if instant.tzinfo is None or instant.utcoffset() is None:
-        raise ValueError(f"{name} must carry a UTC offset")
+    return {key: plain(value) for key, value in said.items()}
 
 
 def _view(
@@ -306,7 +244,7 @@ def _view(
     zone = ZoneInfo(account.timezone)
 
     def local(instant: datetime, name: str) -> datetime:
-        _require_aware(name, instant)
+        require_aware(name, instant)
         return instant.astimezone(zone)
 
     def date_and_time(instant: datetime) -> str:
@@ -318,13 +256,7 @@ def _view(
 
     grace = None
     if grace_ends_at is not None:
-        end = local(grace_ends_at, "grace_ends_at")
-        grace = GraceView(
-            date=format_date(end, "long", locale=locale),
-            time=format_time(end, "short", tzinfo=zone, locale=locale),
-            zone=format_datetime(end, "z", tzinfo=zone, locale=locale),
-            hour=end.hour % 12 or 12,
-        )
+        grace = local_moment(grace_ends_at, account.timezone, locale, "grace_ends_at")
     return InvoiceView(
         language=account.locale.value,
         invoice_id=invoice.invoice_id,
@@ -348,7 +280,7 @@ def _view(
         payment=_payment(invoice, lambda at: format_date(local(at, "at"), "long", locale=locale)),
         grace=grace,
         manager=account.account_manager,
-        manager_tel=_tel_uri(account.account_manager.phone),
+        manager_tel=tel_uri(account.account_manager.phone),
     )
 
 
@@ -362,7 +294,7 @@ def _payment(invoice: Invoice, long_date: Any) -> PaymentView:
         card: Card | None = invoice.paid_with
         return PaymentView(
             state=Tone.PAID,
-            card_brand=_brand(card.brand) if card else None,
+            card_brand=card_brand(card.brand) if card else None,
             card_last4=card.last4 if card else None,
             paid_on=long_date(succeeded.at) if succeeded else None,
         )
@@ -383,21 +315,6 @@ def _failure(invoice: Invoice) -> str:
     if any(attempt.outcome is AttemptOutcome.UNKNOWN for attempt in invoice.attempts):
         return UNCONFIRMED
     return OTHER_DECLINE
-
-
-def _brand(brand: str) -> str | None:
-    key = brand.strip().lower()
-    if not key or key == "unknown":
-        return None
-    return CARD_BRANDS.get(key, key.replace("_", " ").title())
-
-
-def _tel_uri(phone: str) -> str:
-    """A ``tel:`` link for a phone number as people write it; US numbers get +1."""
-    digits = re.sub(r"[^0-9]", "", phone)
-    if len(digits) == 10:
-        digits = "1" + digits
-    return f"tel:+{digits}" if len(digits) == 11 and digits.startswith("1") else f"tel:{digits}"
 
 
 def _document(

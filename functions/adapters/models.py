@@ -22,6 +22,7 @@ from pynamodb.connection import Connection
 from pynamodb.indexes import (
     AllProjection,
     GlobalSecondaryIndex,
+    IncludeProjection,
     KeysOnlyProjection,
     LocalSecondaryIndex,
 )
@@ -109,12 +110,12 @@ class CustomerIndex(GlobalSecondaryIndex["AccountModel"]):
 
 class CardExpiryIndex(GlobalSecondaryIndex["AccountModel"]):
     """R14: the accounts whose card on file expires in a month (``YYYY-MM``), so that the
-    daily check of a timezone reads only the cards expiring this month. Sparse: an account
-    is in it while it has a card."""
+    daily check of a timezone reads only the cards expiring this month, filtered on the
+    projected timezone. Sparse: an account is in it while it has a card."""
 
     class Meta:
         index_name = "card_expiry"
-        projection = KeysOnlyProjection()
+        projection = IncludeProjection(["timezone"])
 
     card_expires = UnicodeAttribute(hash_key=True)
     contractor_id = UnicodeAttribute(range_key=True)

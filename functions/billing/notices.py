@@ -162,9 +162,3 @@ def card_expiring(account: Account, now: datetime) -> Notice | None:
         now,
     )
 
-
-def card_expiry_month(account: Account) -> str | None:
-    """The month the card on file expires in, as ``YYYY-MM`` (the index key of the daily
-    check), or None without a card."""
-    card = account.card
-    return f"{card.exp_year:04d}-{card.exp_month:02d}" if card else None

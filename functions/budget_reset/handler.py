@@ -11,9 +11,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.adapters import clock
+from functions.adapters.accounts import AccountStore
 from functions.adapters.budget_periods import BudgetPeriods
+from functions.adapters.cards import ExpiringCards
 from functions.adapters.event_bus import EventBus
+from functions.adapters.mailer import SesMailer
 from functions.adapters.models import bind_tables
+from functions.adapters.notices import Notifier, NoticeStore
 from functions.adapters.settings import BudgetResetSettings
 from functions.budget_reset.reset_run import ResetRequest, ResetRun
 
@@ -22,7 +26,16 @@ bind_tables(settings.table_names())
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-run = ResetRun(BudgetPeriods(), EventBus(boto3.client("events"), settings.event_bus_name))
+accounts = AccountStore()
+run = ResetRun(
+    BudgetPeriods(),
+    EventBus(boto3.client("events"), settings.event_bus_name),
+    ExpiringCards(accounts),
+    Notifier(
+        NoticeStore(),
+        SesMailer(boto3.client("sesv2"), settings.email_sender, settings.email_configuration_set),
+    ),
+)
 
 
 @logger.inject_lambda_context
@@ -32,4 +45,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outcome = run.run(ResetRequest.parse(event), clock.now())
     metrics.add_metric("BudgetPeriodsReset", MetricUnit.Count, outcome.reset)
     metrics.add_metric("AccountsReactivated", MetricUnit.Count, outcome.reactivated)
-    return {"due": outcome.due, "reset": outcome.reset, "reactivated": outcome.reactivated}
+    metrics.add_metric("CardExpiryNoticesSent", MetricUnit.Count, outcome.cards_expiring)
+    return {
+        "due": outcome.due,
+        "reset": outcome.reset,
+        "reactivated": outcome.reactivated,
+        "cards_expiring": outcome.cards_expiring,
+    }

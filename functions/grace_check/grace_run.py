@@ -5,8 +5,10 @@ For each account with a grace period, read from the sparse ``grace`` index:
 * before the grace end, each past-due invoice is collected again on the retry days after
   the first failure (``billing.grace.RETRY_DAYS``), once per day reached, never at or after
   the grace end; a retry that pays everything past due ends the grace period;
+* 72 and 24 hours before the grace end, while something is still past due after the
+  retries, the contractor is reminded of the end (R14), each reminder once;
 * at or after the grace end, with anything still past due, the account is paused for
-  non-payment from the grace end exactly.
+  non-payment from the grace end exactly (its email comes from the accounts stream).
 
 Running the check again, or twice at once, charges and pauses nothing more.
 """
@@ -27,6 +29,7 @@ from functions.billing.errors import BillingError
 from functions.billing.events import AccountPaused, BillingEvent
 from functions.billing.grace import RETRY_DAYS, grace_over, retry_due
 from functions.billing.invoices import AttemptOutcome, Invoice
+from functions.billing.notices import Notice, reminder_due
 from functions.usecases.collection import Collection, outcome_events
 
 logger = Logger(child=True)
@@ -48,15 +51,10 @@ def parse_run(event: Any) -> None:
         raise InvalidRun(f"not a {RUN} run")
 
 
-class GraceNotices(Protocol):
-    """Where the contractor hears of retries and pauses (R14); the emails come later."""
+class Reminders(Protocol):
+    """Sends a notice once per notice id (``adapters.notices.Notifier``)."""
 
-    def announced(self, events: Sequence[BillingEvent]) -> None: ...
-
-
-class NoNotices:
-    def announced(self, events: Sequence[BillingEvent]) -> None:
-        return None
+    def send(self, notice: Notice, account: Account, now: datetime) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +62,7 @@ class GraceOutcome:
     running: int
     retried: int
     paused: int
+    reminded: int = 0
 
 
 class GraceRun:
@@ -72,17 +71,17 @@ class GraceRun:
         grace: GracePeriods,
         collection: Collection,
         bus: EventBus,
-        notices: GraceNotices | None = None,
+        reminders: Reminders,
         retry_days: Sequence[int] = RETRY_DAYS,
     ) -> None:
         self._grace = grace
         self._collection = collection
         self._bus = bus
-        self._notices = notices or NoNotices()
+        self._reminders = reminders
         self._retry_days = tuple(retry_days)
 
     def run(self, now: datetime) -> GraceOutcome:
-        running = retried = paused = 0
+        running = retried = paused = reminded = 0
         announced: list[BillingEvent] = []
         failed: list[str] = []
         for contractor_id in self._grace.running():
@@ -96,17 +95,30 @@ class GraceRun:
             retried += retries
             paused += sum(1 for event in events if isinstance(event, AccountPaused))
             announced += events
+            try:
+                reminded += self._remind(contractor_id, now)
+            except Exception:  # noqa: BLE001 - SES or storage: the run is retried
+                logger.exception("grace reminder not sent", extra={"contractor_id": contractor_id})
+                failed.append(contractor_id)
         if announced:
             refused = self._bus.publish(announced)
             failed += [announced[position].contractor_id or "" for position in refused]
-            self._notices.announced(announced)
         logger.info(
             "grace periods checked",
-            extra={"running": running, "retried": retried, "paused": paused},
+            extra={"running": running, "retried": retried, "paused": paused, "reminded": reminded},
         )
         if failed:
             raise GraceCheckIncomplete(f"{len(failed)} accounts not checked or not announced")
-        return GraceOutcome(running, retried, paused)
+        return GraceOutcome(running, retried, paused, reminded)
+
+    def _remind(self, contractor_id: str, now: datetime) -> int:
+        """R14: the reminder due at ``now``, once, read after the retries so that it
+        tells the balance still past due (and none is sent when a retry paid it)."""
+        account = self._grace.get(contractor_id)
+        notice = reminder_due(account, now)
+        if notice is None:
+            return 0
+        return int(self._reminders.send(notice, account, now))
 
     def _check(self, contractor_id: str, now: datetime) -> tuple[list[BillingEvent], int]:
         account = self._grace.get(contractor_id)

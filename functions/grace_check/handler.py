@@ -14,7 +14,9 @@ from functions.adapters import clock
 from functions.adapters.event_bus import EventBus
 from functions.adapters.grace_periods import GracePeriods
 from functions.adapters.invoicing import InvoiceStore
+from functions.adapters.mailer import SesMailer
 from functions.adapters.models import bind_tables
+from functions.adapters.notices import Notifier, NoticeStore
 from functions.adapters.payments import payments_from_secret
 from functions.adapters.settings import GraceCheckSettings
 from functions.grace_check.grace_run import GraceRun, parse_run
@@ -32,6 +34,10 @@ run = GraceRun(
     GracePeriods(),
     Collection(InvoiceStore(), payments_from_secret(settings.stripe_secret_name), None, bus),
     bus,
+    Notifier(
+        NoticeStore(),
+        SesMailer(boto3.client("sesv2"), settings.email_sender, settings.email_configuration_set),
+    ),
 )
 
 
@@ -44,4 +50,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric("GracePeriodsRunning", MetricUnit.Count, outcome.running)
     metrics.add_metric("PaymentsRetried", MetricUnit.Count, outcome.retried)
     metrics.add_metric("AccountsPausedForNonPayment", MetricUnit.Count, outcome.paused)
-    return {"running": outcome.running, "retried": outcome.retried, "paused": outcome.paused}
+    metrics.add_metric("GraceRemindersSent", MetricUnit.Count, outcome.reminded)
+    return {
+        "running": outcome.running,
+        "retried": outcome.retried,
+        "paused": outcome.paused,
+        "reminded": outcome.reminded,
+    }

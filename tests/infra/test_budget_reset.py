@@ -26,6 +26,7 @@ FUNCTION_ARN = get_att(names.FUNCTION_LOGICAL_IDS[names.BUDGET_RESET])
 DLQ = get_att(names.BUDGET_RESET_DEAD_LETTER_QUEUE_LOGICAL_ID)
 ACCOUNTS = get_att(names.TABLE_LOGICAL_IDS["accounts"])
 LEDGER = get_att(names.TABLE_LOGICAL_IDS["ledger"])
+NOTICES = get_att(names.TABLE_LOGICAL_IDS["notices"])
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +48,10 @@ def test_the_environment_is_exactly_what_the_settings_read(synthesized: Synthesi
     assert variables["ACCOUNTS_TABLE"] == {"Ref": names.TABLE_LOGICAL_IDS["accounts"]}
     assert variables["LEDGER_TABLE"] == {"Ref": names.TABLE_LOGICAL_IDS["ledger"]}
     assert variables["EVENT_BUS_NAME"] == {"Ref": names.EVENT_BUS_LOGICAL_ID}
+    # R14: the notice of a card that expires this month.
+    assert variables["NOTICES_TABLE"] == {"Ref": names.TABLE_LOGICAL_IDS["notices"]}
+    assert variables["EMAIL_SENDER"] == {"Ref": names.EMAIL_SENDER_PARAMETER}
+    assert variables["EMAIL_CONFIGURATION_SET"] == {"Ref": names.INVOICE_EMAILS_LOGICAL_ID}
 
 
 def test_there_is_one_daily_schedule_per_billing_timezone(
@@ -139,21 +144,22 @@ def test_the_dead_letter_queue_is_alarmed(synthesized: Synthesized) -> None:
     ] in dimensions
 
 
-def test_the_function_queries_the_resets_index_and_writes_items_only(
+def test_the_function_queries_two_account_indexes_and_writes_items_only(
     synthesized: Synthesized,
 ) -> None:
     dynamodb = granted(synthesized, names.BUDGET_RESET, "dynamodb:")
 
     assert {action: as_set(resources) for action, resources in dynamodb.items()} == {
-        "dynamodb:Query": as_set([index(ACCOUNTS, "resets")]),
-        "dynamodb:GetItem": as_set([ACCOUNTS]),
-        "dynamodb:UpdateItem": as_set([ACCOUNTS]),
+        # R7: the accounts whose period ended; R14: the cards expiring this month.
+        "dynamodb:Query": as_set([index(ACCOUNTS, "resets"), index(ACCOUNTS, "card_expiry")]),
+        "dynamodb:GetItem": as_set([ACCOUNTS, NOTICES]),
+        "dynamodb:UpdateItem": as_set([ACCOUNTS, NOTICES]),
         "dynamodb:ConditionCheckItem": as_set([ACCOUNTS]),
-        "dynamodb:PutItem": as_set([LEDGER]),
+        "dynamodb:PutItem": as_set([LEDGER, NOTICES]),
     }
 
 
-def test_the_function_uses_dynamodb_the_bus_its_dead_letters_logs_and_tracing_only(
+def test_the_function_uses_dynamodb_the_bus_ses_its_dead_letters_logs_and_tracing_only(
     synthesized: Synthesized,
 ) -> None:
     services = {
@@ -162,7 +168,7 @@ def test_the_function_uses_dynamodb_the_bus_its_dead_letters_logs_and_tracing_on
         for action in actions_of(statement)
     }
 
-    assert services == {"dynamodb", "events", "logs", "sqs", "xray"}
+    assert services == {"dynamodb", "events", "logs", "ses", "sqs", "xray"}
     assert granted(synthesized, names.BUDGET_RESET, "events:") == {
         "events:PutEvents": [get_att(names.EVENT_BUS_LOGICAL_ID)]
     }

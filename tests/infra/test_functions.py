@@ -15,6 +15,7 @@ from functions.adapters.settings import (
     CardUpdatedSettings,
     FunctionSettings,
     GraceCheckSettings,
+    NotifySettings,
     OnLeadSettings,
     WeeklyInvoiceSettings,
 )
@@ -29,6 +30,7 @@ SETTINGS: list[tuple[str, type[FunctionSettings]]] = [
     (names.CARD_UPDATED, CardUpdatedSettings),
     (names.BUDGET_RESET, BudgetResetSettings),
     (names.GRACE_CHECK, GraceCheckSettings),
+    (names.NOTIFY, NotifySettings),
 ]
 FUNCTIONS = [function for function, _ in SETTINGS]
 POWERTOOLS_ENVIRONMENT = {

@@ -26,6 +26,7 @@ DLQ = get_att(names.GRACE_CHECK_DEAD_LETTER_QUEUE_LOGICAL_ID)
 ACCOUNTS = get_att(names.TABLE_LOGICAL_IDS["accounts"])
 LEDGER = get_att(names.TABLE_LOGICAL_IDS["ledger"])
 INVOICES = get_att(names.TABLE_LOGICAL_IDS["invoices"])
+NOTICES = get_att(names.TABLE_LOGICAL_IDS["notices"])
 SECRET = {"Ref": names.STRIPE_SECRET_LOGICAL_ID}
 
 
@@ -46,6 +47,10 @@ def test_the_environment_is_exactly_what_the_settings_read(synthesized: Synthesi
     assert variables["INVOICES_TABLE"] == {"Ref": names.TABLE_LOGICAL_IDS["invoices"]}
     assert variables["EVENT_BUS_NAME"] == {"Ref": names.EVENT_BUS_LOGICAL_ID}
     assert variables["STRIPE_SECRET_NAME"] == SECRET
+    # R14: the reminders before the grace end.
+    assert variables["NOTICES_TABLE"] == {"Ref": names.TABLE_LOGICAL_IDS["notices"]}
+    assert variables["EMAIL_SENDER"] == {"Ref": names.EMAIL_SENDER_PARAMETER}
+    assert variables["EMAIL_CONFIGURATION_SET"] == {"Ref": names.INVOICE_EMAILS_LOGICAL_ID}
 
 
 def test_one_schedule_runs_the_check_every_hour(
@@ -141,14 +146,14 @@ def test_the_function_queries_two_indexes_and_writes_items_only(
 
     assert {action: as_set(resources) for action, resources in dynamodb.items()} == {
         "dynamodb:Query": as_set([index(ACCOUNTS, "grace"), index(INVOICES, "by_contractor")]),
-        "dynamodb:GetItem": as_set([ACCOUNTS, INVOICES]),
-        "dynamodb:UpdateItem": as_set([ACCOUNTS, INVOICES]),
+        "dynamodb:GetItem": as_set([ACCOUNTS, INVOICES, NOTICES]),
+        "dynamodb:UpdateItem": as_set([ACCOUNTS, INVOICES, NOTICES]),
         "dynamodb:ConditionCheckItem": as_set([ACCOUNTS, INVOICES]),
-        "dynamodb:PutItem": as_set([LEDGER]),
+        "dynamodb:PutItem": as_set([LEDGER, NOTICES]),
     }
 
 
-def test_the_function_uses_dynamodb_the_bus_the_stripe_secret_and_its_dead_letters_only(
+def test_the_function_uses_dynamodb_the_bus_the_stripe_secret_ses_and_its_dead_letters_only(
     synthesized: Synthesized,
 ) -> None:
     services = {
@@ -157,7 +162,7 @@ def test_the_function_uses_dynamodb_the_bus_the_stripe_secret_and_its_dead_lette
         for action in actions_of(statement)
     }
 
-    assert services == {"dynamodb", "events", "logs", "secretsmanager", "sqs", "xray"}
+    assert services == {"dynamodb", "events", "logs", "secretsmanager", "ses", "sqs", "xray"}
     assert granted(synthesized, names.GRACE_CHECK, "events:") == {
         "events:PutEvents": [get_att(names.EVENT_BUS_LOGICAL_ID)]
     }

@@ -23,6 +23,7 @@ FUNCTIONS = [
     names.CARD_UPDATED,
     names.BUDGET_RESET,
     names.GRACE_CHECK,
+    names.NOTIFY,
 ]
 ACCOUNTS = get_att(names.TABLE_LOGICAL_IDS["accounts"])
 LEDGER = get_att(names.TABLE_LOGICAL_IDS["ledger"])

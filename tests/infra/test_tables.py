@@ -12,6 +12,7 @@ from functions.adapters.models import (
     AccountModel,
     LeadModel,
     LedgerEntryModel,
+    NoticeModel,
     QuarantineModel,
 )
 from infra import names
@@ -93,6 +94,36 @@ def test_ledger_is_readable_in_recorded_order_and_unbilled_through_local_indexes
     }
 
 
+def test_a_notice_is_keyed_by_its_contractor_and_its_business_id(
+    synthesized: Synthesized,
+) -> None:
+    """R14: one item per notice sent, so that a notice's id is claimed once."""
+    properties = _table(synthesized, "notices")["Properties"]
+
+    assert _keys(properties["KeySchema"]) == {"HASH": "contractor_id", "RANGE": "notice_id"}
+    assert _keys(properties["KeySchema"]) == _keys(_schema(NoticeModel)["key_schema"])
+    assert "GlobalSecondaryIndexes" not in properties
+    assert "LocalSecondaryIndexes" not in properties
+
+
+def test_the_cards_expiring_in_a_month_are_a_sparse_keys_only_index_of_accounts(
+    synthesized: Synthesized,
+) -> None:
+    """R14: the daily run reads the cards expiring this month (``YYYY-MM``), not a scan."""
+    properties = _table(synthesized, "accounts")["Properties"]
+    (card_expiry,) = [
+        index
+        for index in properties["GlobalSecondaryIndexes"]
+        if index["IndexName"] == "card_expiry"
+    ]
+
+    assert _keys(card_expiry["KeySchema"]) == {"HASH": "card_expires", "RANGE": "contractor_id"}
+    assert card_expiry["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    assert {"AttributeName": "card_expires", "AttributeType": "S"} in properties[
+        "AttributeDefinitions"
+    ]
+
+
 @pytest.mark.parametrize(
     ("key", "model", "view_type"),
     [
@@ -100,6 +131,7 @@ def test_ledger_is_readable_in_recorded_order_and_unbilled_through_local_indexes
         ("leads", LeadModel, "NEW_IMAGE"),
         ("ledger", LedgerEntryModel, None),
         ("quarantine", QuarantineModel, None),
+        ("notices", NoticeModel, None),
     ],
 )
 def test_streams_are_on_accounts_and_leads_with_the_models_view_types(

@@ -133,8 +133,9 @@ def card_updated(
 
 
 @pytest.fixture
-def budget_reset(aws: Resources, clock: Clock) -> ModuleType:
-    """The real budget_reset handler module, initialised against this test's resources."""
+def budget_reset(aws: Resources, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The real budget_reset handler module, with its mail sender."""
+    with_mail_sender(monkeypatch)
     import functions.budget_reset.handler as module
 
     return importlib.reload(module)
@@ -144,8 +145,18 @@ def budget_reset(aws: Resources, clock: Clock) -> ModuleType:
 def grace_check(
     aws: Resources, clock: Clock, localstripe: str, monkeypatch: pytest.MonkeyPatch
 ) -> ModuleType:
-    """The real grace_check handler module, with its Stripe secret."""
+    """The real grace_check handler module, with its Stripe secret and mail sender."""
     with_stripe_secret(monkeypatch, "test-stripe-grace-check", localstripe, "whsec_grace")
+    with_mail_sender(monkeypatch)
     import functions.grace_check.handler as module
+
+    return importlib.reload(module)
+
+
+@pytest.fixture
+def notify(aws: Resources, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The real notify handler module, with its mail sender."""
+    with_mail_sender(monkeypatch)
+    import functions.notify.handler as module
 
     return importlib.reload(module)

@@ -58,13 +58,13 @@ def test_r7_a_signup_on_january_31_resets_on_the_last_day_of_february_then_march
     reset_day = february_reset[:10]
     # When the schedule runs the day before, or a second before midnight, nothing is due
     clock.set(f"{_day_before(reset_day)}T00:05:00-06:00")
-    assert run(budget_reset) == {"due": 0, "reset": 0, "reactivated": 0}
+    assert run(budget_reset) == {"due": 0, "reset": 0, "reactivated": 0, "cards_expiring": 0}
     clock.set(f"{_day_before(reset_day)}T23:59:59-06:00")
     assert run(budget_reset)["reset"] == 0
     assert local_period()[0] == f"{year}-01-31T00:00:00-06:00"
     # When it runs at 00:05 local on the last day of February
     clock.set(f"{reset_day}T00:05:00-06:00")
-    assert run(budget_reset) == {"due": 1, "reset": 1, "reactivated": 0}
+    assert run(budget_reset) == {"due": 1, "reset": 1, "reactivated": 0, "cards_expiring": 0}
     # Then the period runs from that day to March 31, spend from zero
     assert local_period() == (february_reset, f"{year}-03-31T00:00:00-05:00")
     item = account()
@@ -112,7 +112,7 @@ def test_r8_the_reset_lifts_a_budget_pause_with_its_ledger_entries_and_event(
     events(aws)
     # When the schedule runs at 00:05 on December 15
     clock.set("2026-12-15T00:05:00-06:00")
-    assert run(budget_reset) == {"due": 1, "reset": 1, "reactivated": 1}
+    assert run(budget_reset) == {"due": 1, "reset": 1, "reactivated": 1, "cards_expiring": 0}
     # Then the pause is lifted, spend starts from zero, and the ended period, which ended
     # paused, takes no late lead
     item = account()
@@ -139,7 +139,7 @@ def test_r7_the_same_schedule_delivered_twice_changes_nothing_more(
     clock.set("2026-12-15T00:05:00-06:00")
     assert run(budget_reset)["reset"] == 1
     before = (account().serialize(), [e.entry_id for e in ledger()])
-    assert run(budget_reset) == {"due": 0, "reset": 0, "reactivated": 0}
+    assert run(budget_reset) == {"due": 0, "reset": 0, "reactivated": 0, "cards_expiring": 0}
     assert (account().serialize(), [e.entry_id for e in ledger()]) == before
     assert len(events(aws, "AccountReactivated")) == 1
 

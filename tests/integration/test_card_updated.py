@@ -5,21 +5,17 @@ came (R6)."""
 from __future__ import annotations
 
 import base64
-import email
 import hashlib
 import hmac
 import json
 import time
 import uuid
 from datetime import date
-from email import policy
 from types import ModuleType
 from typing import Any
 
 import pytest
 import stripe
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.ses.models import ses_backends
 
 from functions.adapters.accounts import AccountStore
 from functions.adapters.invoicing import InvoiceStore
@@ -35,7 +31,7 @@ from functions.billing.invoices import (
 from functions.usecases.billing_view import contractor_billing
 from tests.integration.conftest import CARD_UPDATED_WEBHOOK_SECRET, Clock
 from tests.integration.steps import deliver, events, lead, ledger, open_contractor, records_for
-from tests.support.aws import LambdaContext, Resources, rest_event
+from tests.support.aws import LambdaContext, Resources, rest_event, sent_mail
 from tests.support.cards import API_KEY, VISA, browser_confirms, card_from_browser
 
 SETUP = "/me/card/setup-intent"
@@ -102,14 +98,6 @@ def customers_of(stripe_api: stripe.StripeClient, contractor_id: str) -> list[st
         customer.id
         for customer in listed.auto_paging_iter()
         if customer.metadata.to_dict().get("contractor_id") == contractor_id
-    ]
-
-
-def sent_mail() -> list[email.message.EmailMessage]:
-    backend = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
-    return [
-        email.message_from_string(message.raw_data, policy=policy.default)
-        for message in backend.sent_messages
     ]
 
 

@@ -237,7 +237,12 @@ def test_r9_a_retry_that_succeeds_ends_the_grace_period_and_nothing_is_paused(
     [paid] = events(aws, "InvoicePaid")
     assert paid["detail"]["invoice_id"] == invoice_id
     # And at the old grace end nothing is paused
-    assert check(grace_check, clock, GRACE_END) == {"running": 0, "retried": 0, "paused": 0}
+    assert check(grace_check, clock, GRACE_END) == {
+        "running": 0,
+        "retried": 0,
+        "paused": 0,
+        "reminded": 0,
+    }
     assert dict(account(cid).pauses.as_dict()) == {}
     assert events(aws, "AccountPaused") == []
 

@@ -3,21 +3,17 @@ off-session, emailed once with their PDF (R3, R4, R5, R6)."""
 
 from __future__ import annotations
 
-import email
 import io
 import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from email import policy
 from typing import Any
 
 import boto3
 import pytest
 import stripe
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.ses.models import ses_backends
 from pypdf import PdfReader
 
 from functions.adapters import payments as payments_adapter
@@ -32,7 +28,7 @@ from tests.integration.steps import (
     records_for,
     save_card,
 )
-from tests.support.aws import LambdaContext, Resources
+from tests.support.aws import LambdaContext, Resources, sent_mail
 from tests.support.cards import API_KEY, DECLINED_AT_CHARGE, intents_of
 from tests.support.payments import Fault, FaultyHttpClient
 
@@ -70,14 +66,6 @@ def work_messages(module) -> list[dict[str, Any]]:
             sqs.delete_message(
                 QueueUrl=module.settings.invoice_queue_url, ReceiptHandle=message["ReceiptHandle"]
             )
-
-
-def sent_mail() -> list[email.message.EmailMessage]:
-    backend = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
-    return [
-        email.message_from_string(message.raw_data, policy=policy.default)
-        for message in backend.sent_messages
-    ]
 
 
 @pytest.fixture

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import email
 import json
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from email import policy
+from email.message import EmailMessage
+from typing import Any, cast
 
 import boto3
 from boto3.dynamodb.types import TypeSerializer
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
 
 from functions.adapters.models import TABLE_MODELS, bind_tables
 
@@ -27,6 +32,7 @@ ENVIRONMENT = {
     "ACCOUNTS_TABLE": TABLES["accounts"],
     "LEDGER_TABLE": TABLES["ledger"],
     "QUARANTINE_TABLE": TABLES["quarantine"],
+    "NOTICES_TABLE": TABLES["notices"],
     "EVENT_BUS_NAME": BUS,
     "POWERTOOLS_SERVICE_NAME": "lead-billing",
     "POWERTOOLS_METRICS_NAMESPACE": "LeadBilling",
@@ -42,7 +48,14 @@ class Resources:
     events_queue_url: str
 
     def leads_stream_arn(self) -> str:
-        description = boto3.client("dynamodb").describe_table(TableName=TABLES["leads"])
+        return self.stream_arn("leads")
+
+    def accounts_stream_arn(self) -> str:
+        return self.stream_arn("accounts")
+
+    @staticmethod
+    def stream_arn(table: str) -> str:
+        description = boto3.client("dynamodb").describe_table(TableName=TABLES[table])
         return description["Table"]["LatestStreamArn"]
 
 
@@ -82,6 +95,16 @@ def drain(queue_url: str) -> list[dict[str, Any]]:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
+def sent_mail(message_id: str | None = None) -> list[EmailMessage]:
+    """The messages moto's SES accepted so far (or the one SES gave ``message_id``), parsed."""
+    backend = ses_backends[DEFAULT_ACCOUNT_ID][REGION]
+    return [
+        cast(EmailMessage, email.message_from_string(message.raw_data, policy=policy.default))
+        for message in backend.sent_messages
+        if message_id is None or message.id == message_id
+    ]
+
+
 def put_leads(items: Iterable[dict[str, Any]]) -> None:
     """Write leads as the lead distribution system does: raw items in the Leads table."""
     client = boto3.client("dynamodb")
@@ -103,7 +126,10 @@ def stream_records(stream_arn: str) -> Iterator[dict[str, Any]]:
         while iterator:
             page = streams.get_records(ShardIterator=iterator, Limit=1000)
             for record in page["Records"]:
+                created = record["dynamodb"].get("ApproximateCreationDateTime")
                 record = json.loads(json.dumps(record, default=str))
+                if created is not None:  # Lambda hands it over as epoch seconds
+                    record["dynamodb"]["ApproximateCreationDateTime"] = int(created.timestamp())
                 record["eventSourceARN"] = stream_arn
                 yield record
             if not page["Records"]:

@@ -1,0 +1,49 @@
+"""notify: emails the pauses, reactivations and budget warnings that the accounts stream
+shows (R14), each once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.adapters import clock
+from functions.adapters.mailer import SesMailer
+from functions.adapters.models import bind_tables
+from functions.adapters.notices import Notifier, NoticeStore
+from functions.adapters.settings import NotifySettings
+from functions.notify.account_changes import notify
+
+settings = NotifySettings.from_env()
+bind_tables(settings.table_names())
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+notifier = Notifier(
+    NoticeStore(),
+    SesMailer(boto3.client("sesv2"), settings.email_sender, settings.email_configuration_set),
+)
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+def record_handler(record: DynamoDBRecord) -> None:
+    sent = notify(record.raw_event, notifier, clock.now())
+    if sent:
+        metrics.add_metric("NoticesSent", MetricUnit.Count, sent)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return dict(process_partial_response(event, record_handler, processor, context))
