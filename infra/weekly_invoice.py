@@ -8,7 +8,8 @@
   account; a message that fails five receives goes to the work dead-letter queue.
 * The threshold trigger (R4): a charge that brings an account's unbilled charges to its
   threshold sets ``invoice_due`` on the account; a filtered mapping on the accounts stream
-  hands those account images to the function.
+  hands those account images to the function. It is one of the accounts stream's two
+  readers, with notify's (``infra/notify.py``): DynamoDB's recommended maximum per shard.
 """
 
 from __future__ import annotations

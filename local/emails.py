@@ -55,7 +55,12 @@ def _write_bodies(folder: Path, message: dict[str, Any]) -> None:
 def parse_raw_message(
     message_id: str, raw: str, destinations: list[str], directory: Path, fallback_sent_at: datetime
 ) -> dict[str, Any]:
-    parsed = email.message_from_string(raw, policy=email.policy.default)
+    # The emulator keeps the raw message as the UTF-8 decoding of the bytes sent; parsed
+    # as text, an 8bit body in UTF-8 would be decoded as Latin-1. Parsed as those bytes,
+    # each part is decoded with its own charset and transfer encoding.
+    parsed = email.message_from_bytes(
+        raw.encode("utf-8", "surrogateescape"), policy=email.policy.default
+    )
     assert isinstance(parsed, EmailMessage)
     to = [address for _, address in email.utils.getaddresses(parsed.get_all("To", []))]
     sent_at = fallback_sent_at

@@ -462,6 +462,17 @@ class LocalStack:
             "stripe_webhook": self._stripe_webhook,
             "email_identities": list(self._provisioned.email_identities),
             "emails_directory": str(self.emails_directory),
+            "stream_mappings": [
+                {
+                    "name": friendly_name(pump.spec.logical_id, resources[pump.spec.logical_id]),
+                    "table": self._provisioned.tables[pump.spec.table],
+                    "function": functions_by_id[pump.spec.function],
+                    "batch_size": pump.spec.batch_size,
+                    "filters": [dict(pattern.pattern) for pattern in pump.spec.filters],
+                    "on_failure": pump.spec.on_failure_arn,
+                }
+                for pump in self._pumps
+            ],
             "queue_mappings": [
                 {
                     "name": friendly_name(pump.spec.logical_id, resources[pump.spec.logical_id]),

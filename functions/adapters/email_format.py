@@ -61,6 +61,7 @@ _DOMAIN = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
 )
 NOT_SLUG = re.compile(r"[^A-Za-z0-9]+")
+_TEMPLATE_SPACE = re.compile(r"[ \t\r\n\f\v]+")
 
 
 # -- Templates ------------------------------------------------------------------------------
@@ -90,10 +91,14 @@ def common_words(language: str) -> Any:
 
 
 def plain(value: object) -> str:
-    """A sentence on one line; refuses markup, which autoescaping would let through."""
+    """A sentence on one line; refuses markup, which autoescaping would let through.
+
+    Only the template's own spacing (line breaks, indentation) is collapsed: the no-break
+    spaces Babel writes (between "6:00" and "AM") stay, so a time never breaks across lines.
+    """
     if isinstance(value, Markup) or not isinstance(value, str):
         raise TypeError(f"a sentence must be plain text, got {type(value).__name__}")
-    return " ".join(value.split())
+    return _TEMPLATE_SPACE.sub(" ", value).strip(" ")
 
 
 # -- The reader's formats ---------------------------------------------------------------------

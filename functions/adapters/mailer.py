@@ -1,10 +1,16 @@
-"""Send an invoice email with SES v2, as one raw MIME message with its PDF (R5)."""
+"""Send a contractor's email with SES v2, as one raw MIME message: an invoice with its PDF
+(R5) or a notice (R14)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-from functions.adapters.invoice_email import RenderedEmail
+
+class OutgoingEmail(Protocol):
+    """A rendered email (``RenderedEmail``, ``RenderedNotice``): its raw message, with the
+    Message-ID's domain given by the sender."""
+
+    def to_mime(self, to: str, sender: str, message_id_domain: str) -> bytes: ...
 
 
 class SesMailer:
@@ -17,7 +23,7 @@ class SesMailer:
     def sender(self) -> str:
         return self._sender
 
-    def send(self, to: str, email: RenderedEmail) -> str:
+    def send(self, to: str, email: OutgoingEmail) -> str:
         """Send ``email`` to ``to``; SES's message id."""
         domain = self._sender.rsplit("@", 1)[-1]
         response = self._client.send_email(

@@ -47,13 +47,15 @@ class NoticeKind(StrEnum):
 class Notice:
     """One email to send. The words come from the account snapshot the notice was found on
     (balances, budget, grace end, card, language, timezone, account manager) and these
-    fields: ``reason`` for a pause or a lift, ``hours_before`` for a reminder."""
+    fields: ``reason`` for a pause or a lift, ``paused_since`` for a lift (the start of the
+    pause that lifted), ``hours_before`` for a reminder."""
 
     kind: NoticeKind
     contractor_id: str
     notice_id: str
     at: datetime  # the instant of the fact; the email's date
     reason: PauseReason | None = None
+    paused_since: datetime | None = None
     hours_before: int | None = None
 
 
@@ -81,6 +83,7 @@ def reactivated_notice(
         f"reactivated~{reason.value}~{_stamp(paused_since)}",
         at,
         reason=reason,
+        paused_since=paused_since,
     )
 
 
@@ -161,4 +164,3 @@ def card_expiring(account: Account, now: datetime) -> Notice | None:
         f"card-expiring~{card.payment_method_id}~{card.exp_year:04d}-{card.exp_month:02d}",
         now,
     )
-

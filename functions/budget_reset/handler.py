@@ -17,7 +17,7 @@ from functions.adapters.cards import ExpiringCards
 from functions.adapters.event_bus import EventBus
 from functions.adapters.mailer import SesMailer
 from functions.adapters.models import bind_tables
-from functions.adapters.notices import Notifier, NoticeStore
+from functions.adapters.notices import NoticeStore, Notifier
 from functions.adapters.settings import BudgetResetSettings
 from functions.budget_reset.reset_run import ResetRequest, ResetRun
 

@@ -130,7 +130,7 @@ class ResetRun:
                 continue  # the card was replaced since the index was read
             try:
                 told += int(self._notices.send(notice, account, now))
-            except Exception:  # noqa: BLE001 - SES or storage: the run is retried
+            except Exception:
                 logger.exception(
                     "card expiry notice not sent", extra={"contractor_id": account.contractor_id}
                 )

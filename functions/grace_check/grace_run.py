@@ -97,7 +97,7 @@ class GraceRun:
             announced += events
             try:
                 reminded += self._remind(contractor_id, now)
-            except Exception:  # noqa: BLE001 - SES or storage: the run is retried
+            except Exception:
                 logger.exception("grace reminder not sent", extra={"contractor_id": contractor_id})
                 failed.append(contractor_id)
         if announced:

@@ -16,7 +16,7 @@ from functions.adapters.grace_periods import GracePeriods
 from functions.adapters.invoicing import InvoiceStore
 from functions.adapters.mailer import SesMailer
 from functions.adapters.models import bind_tables
-from functions.adapters.notices import Notifier, NoticeStore
+from functions.adapters.notices import NoticeStore, Notifier
 from functions.adapters.payments import payments_from_secret
 from functions.adapters.settings import GraceCheckSettings
 from functions.grace_check.grace_run import GraceRun, parse_run

@@ -43,11 +43,14 @@ class AccountChange:
         if not isinstance(created, int | float | str):
             raise InvalidRecord("the record carries no creation time")
         old = stream.get("OldImage")
-        return cls(
-            before=account_from_raw(dict(old)) if isinstance(old, Mapping) else None,
-            after=account_from_raw(dict(stream["NewImage"])),
-            at=datetime.fromtimestamp(int(float(created)), UTC),
-        )
+        try:
+            return cls(
+                before=account_from_raw(dict(old)) if isinstance(old, Mapping) else None,
+                after=account_from_raw(dict(stream["NewImage"])),
+                at=datetime.fromtimestamp(int(float(created)), UTC),
+            )
+        except (AttributeError, KeyError, TypeError, ValueError) as error:
+            raise InvalidRecord(f"not an account image: {error!r}") from error
 
     def notices(self) -> list[Notice]:
         return changes(self.before, self.after, self.at)

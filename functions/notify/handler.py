@@ -19,9 +19,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.adapters import clock
 from functions.adapters.mailer import SesMailer
 from functions.adapters.models import bind_tables
-from functions.adapters.notices import Notifier, NoticeStore
+from functions.adapters.notices import NoticeStore, Notifier
 from functions.adapters.settings import NotifySettings
-from functions.notify.account_changes import notify
+from functions.notify.account_changes import InvalidRecord, notify
 
 settings = NotifySettings.from_env()
 bind_tables(settings.table_names())
@@ -37,7 +37,17 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
 def record_handler(record: DynamoDBRecord) -> None:
-    sent = notify(record.raw_event, notifier, clock.now())
+    try:
+        sent = notify(record.raw_event, notifier, clock.now())
+    except InvalidRecord as error:
+        # Not an account the billing wrote: retrying cannot help. Logged with the record's
+        # keys and counted (an alarm watches the metric); the item stays in the table.
+        logger.error(
+            "account change not readable",
+            extra={"reason": str(error), "keys": record.raw_event.get("dynamodb", {}).get("Keys")},
+        )
+        metrics.add_metric("UnreadableAccountChanges", MetricUnit.Count, 1)
+        return
     if sent:
         metrics.add_metric("NoticesSent", MetricUnit.Count, sent)
 

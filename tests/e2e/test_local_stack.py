@@ -8,15 +8,19 @@ the fixed start of the clock.
 
 from __future__ import annotations
 
+import email.policy
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import requests
 
+from functions.adapters.models import AccountModel
+from infra import names
 from tests.e2e.conftest import CLOCK_START, LocalClient
 
 pytestmark = pytest.mark.e2e
@@ -392,3 +396,121 @@ def test_the_stack_refuses_to_start_on_a_port_in_use(fixture_stack, tmp_path):
 
 def test_the_clock_started_where_it_was_told(fixture_stack):
     assert fixture_stack.clock_start == CLOCK_START
+
+
+# ----------------------------------------------------------------------- R14 notices, real stack
+
+
+def _keys(key_schema: list[dict[str, str]]) -> dict[str, str]:
+    return {key["KeyType"]: key["AttributeName"] for key in key_schema}
+
+
+def test_the_real_stack_has_the_notices_table_and_the_card_expiry_index(local):
+    dynamodb = local.stack.client("dynamodb")
+    notices = dynamodb.describe_table(TableName=local.config["tables"]["notices"])["Table"]
+    accounts = dynamodb.describe_table(TableName=local.config["tables"]["accounts"])["Table"]
+    (card_expiry,) = [
+        index for index in accounts["GlobalSecondaryIndexes"] if index["IndexName"] == "card_expiry"
+    ]
+    (declared,) = [
+        index
+        for index in cast(dict[str, Any], AccountModel._get_schema())["global_secondary_indexes"]
+        if index["index_name"] == "card_expiry"
+    ]
+
+    assert _keys(notices["KeySchema"]) == {"HASH": "contractor_id", "RANGE": "notice_id"}
+    assert "StreamSpecification" not in notices
+    assert _keys(card_expiry["KeySchema"]) == {"HASH": "card_expires", "RANGE": "contractor_id"}
+    assert card_expiry["Projection"] == declared["projection"]
+
+
+def test_the_real_stack_runs_notify_on_the_accounts_stream_with_its_mapping(local):
+    functions = local.config["functions"]
+    notify = functions[names.FUNCTION_LOGICAL_IDS[names.NOTIFY]]
+    (mapping,) = [m for m in local.config["stream_mappings"] if m["function"] == notify]
+
+    assert mapping["table"] == local.config["tables"]["accounts"]
+    assert mapping["filters"] == [{"eventName": ["MODIFY"]}]
+    assert mapping["batch_size"] == 50
+    assert mapping["on_failure"].endswith(
+        ":" + local.config["queues"][names.NOTIFY_FAILURE_QUEUE_LOGICAL_ID].rsplit("/", 1)[-1]
+    )
+    # The accounts stream has its two readers: the threshold trigger and notify.
+    assert sorted(
+        m["function"]
+        for m in local.config["stream_mappings"]
+        if m["table"] == local.config["tables"]["accounts"]
+    ) == sorted([functions[names.FUNCTION_LOGICAL_IDS[names.WEEKLY_INVOICE]], notify])
+    environment = local.stack.runtime.specs[names.FUNCTION_LOGICAL_IDS[names.NOTIFY]].environment
+    assert environment[names.NOTICES_TABLE] == local.config["tables"]["notices"]
+    assert environment[names.EMAIL_SENDER] == "billing@craftjack.com"
+
+
+def test_notify_receives_modified_accounts_with_both_images_and_not_new_ones(local):
+    notify = names.FUNCTION_LOGICAL_IDS[names.NOTIFY]
+    created = local.create_account(contractor_id="notify-wiring")
+    assert created.status_code == 201, created.text
+    local.advance(1)
+    local.table("accounts").update_item(
+        Key={"contractor_id": "notify-wiring"},
+        UpdateExpression="SET business_name = :name",
+        ExpressionAttributeValues={":name": "Renamed Roofing LLC"},
+    )
+    local.advance(1)
+
+    # What the function makes of them does not matter here, only what reaches it.
+    delivered = {
+        (
+            record["eventName"],
+            record["dynamodb"]["OldImage"]["business_name"]["S"],
+            record["dynamodb"]["NewImage"]["business_name"]["S"],
+        )
+        for invocation in local.invocations()
+        if invocation["function"] == notify and invocation["source"] == "stream"
+        for record in invocation["event"]["Records"]
+        if record["dynamodb"]["Keys"]["contractor_id"]["S"] == "notify-wiring"
+    }
+    # Opening the account is an INSERT (then a MODIFY when its Stripe customer is set).
+    assert {event_name for event_name, _, _ in delivered} == {"MODIFY"}
+    assert ("MODIFY", "Demo Roofing LLC", "Renamed Roofing LLC") in delivered
+
+
+@pytest.mark.parametrize("transfer_encoding", ["quoted-printable", "8bit"])
+def test_a_notice_email_is_written_readably_as_its_text_and_html(local, transfer_encoding):
+    """A notice is multipart/alternative, text and HTML in UTF-8, with no attachment, sent
+    raw through SES v2 as the functions send (``functions/adapters/mailer.py``)."""
+    environment = local.stack.runtime.specs[names.FUNCTION_LOGICAL_IDS[names.NOTIFY]].environment
+    to = f"notice-{transfer_encoding}@example.com"
+    notice = EmailMessage()
+    notice["From"] = environment[names.EMAIL_SENDER]
+    notice["To"] = to
+    notice["Subject"] = "Tu presupuesto llegó al 75 %"
+    notice.set_content(
+        "Tu presupuesto de este mes llegó al 75 %: quedan $250.00.",
+        charset="utf-8",
+        cte=transfer_encoding,
+    )
+    notice.add_alternative(
+        "<html><body><p>Tu presupuesto llegó al <b>75 %</b>.</p></body></html>",
+        subtype="html",
+        charset="utf-8",
+        cte=transfer_encoding,
+    )
+
+    local.stack.client("sesv2").send_email(
+        FromEmailAddress=environment[names.EMAIL_SENDER],
+        Destination={"ToAddresses": [to]},
+        Content={"Raw": {"Data": notice.as_bytes(policy=email.policy.SMTP)}},
+        ConfigurationSetName=environment[names.EMAIL_CONFIGURATION_SET],
+    )
+
+    (sent,) = [m for m in local.emails() if m["to"] == [to]]
+    assert sent["subject"] == "Tu presupuesto llegó al 75 %"
+    assert sent["attachments"] == []
+    folder = Path(sent["text_path"]).parent
+    assert folder.parent == Path(local.config["emails_directory"])
+    assert sorted(path.name for path in folder.iterdir()) == ["message.html", "message.txt"]
+    assert (folder / "message.txt").read_text(encoding="utf-8").strip() == (
+        "Tu presupuesto de este mes llegó al 75 %: quedan $250.00."
+    )
+    assert "<b>75 %</b>" in (folder / "message.html").read_text(encoding="utf-8")

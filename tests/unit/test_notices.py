@@ -136,9 +136,7 @@ def test_r14_reaching_the_budget_tells_of_the_pause_not_of_75_percent() -> None:
 
 
 def in_grace(past_due: int = 12_345) -> Account:
-    return make_account(
-        past_due=Money(past_due), first_failure_at=FIRST_FAILURE, grace_ends_at=END
-    )
+    return make_account(past_due=Money(past_due), first_failure_at=FIRST_FAILURE, grace_ends_at=END)
 
 
 @pytest.mark.parametrize("hours", [72, 24])
