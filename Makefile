@@ -18,6 +18,11 @@ $(STAMP): requirements.lock
 run: $(STAMP) synth
 	$(PY) -m local
 
+## walk: on a running `make run`, an account from a declined Friday to its reactivation (WALK_ARGS="--contractor walk-2")
+.PHONY: walk
+walk: $(STAMP)
+	$(PY) -m local.walk $(WALK_ARGS)
+
 ## test: every test suite: unit, integration, template assertions, end to end
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile

@@ -25,6 +25,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import boto3
 import requests
 
 HTML_FILE = "message.html"
@@ -87,7 +88,7 @@ def parse_raw_message(
         "id": message_id,
         "from": str(parsed["From"] or ""),
         "to": to or list(destinations),
-        "subject": str(parsed["Subject"] or ""),
+        "subject": " ".join(str(parsed["Subject"] or "").split()),
         "sent_at": sent_at.isoformat(),
         "text": text_part.get_content() if text_part is not None else None,
         "html": html_part.get_content() if html_part is not None else None,
@@ -125,6 +126,16 @@ class Mailbox:
         self._now = now
         self._seen: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        # The emulator's count of messages sent: the whole emulator state is read only
+        # when it moved, as that state grows with every table and stream.
+        self._ses = boto3.client(
+            "ses",
+            endpoint_url=aws_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - the emulator takes any key
+        )
+        self._sent_count: float | None = None
 
     @property
     def directory(self) -> Path:
@@ -134,8 +145,13 @@ class Mailbox:
     def refresh(self) -> list[dict[str, Any]]:
         """Read the emulator's sent messages; a message's ``sent_at`` is its Date header,
         or the simulated instant at which it was first seen."""
+        sent_count = float(self._ses.get_send_quota()["SentLast24Hours"])
+        with self._lock:
+            if sent_count == self._sent_count:
+                return list(self._seen.values())
         data = requests.get(self._url, timeout=30).json().get("ses", {})
         with self._lock:
+            self._sent_count = sent_count
             now = self._now()
             for item in data.get("RawMessage", []):
                 if item["id"] not in self._seen:

@@ -136,6 +136,9 @@ class BillingRun:
             # Stripe's answer never came: the input is delivered again, and the retry finds
             # the attempt in Stripe's records or repeats it under the same idempotency key.
             raise PaymentOutcomeUnknown(invoice.invoice_id)
+        if invoice.status is InvoiceStatus.PAST_DUE:
+            # R9, R14: the email names the grace end, which the failure just stored.
+            account = self._accounts.get(invoice.contractor_id)
         self._collection.announce(invoice, account, now, also=[issued])
         return invoice
 

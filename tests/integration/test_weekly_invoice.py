@@ -149,6 +149,9 @@ def test_r6_a_declined_card_makes_the_invoice_past_due_with_its_decline_code(
     [mail] = sent_mail()
     text = mail.get_body(preferencelist=("plain",)).get_content()
     assert "Pro App" in text and "Lead Manager" in text
+    # R9, R14: the grace end the failure stored, 168 h later, in the account's local time
+    assert item.grace_ends_at == "2026-11-27T12:00:00.000000Z"
+    assert "November 27, 2026" in text and "6:00\u202fAM" in text and "CST" in text
 
 
 def test_r6_an_account_without_a_card_is_past_due_with_reason_no_card(
