@@ -60,6 +60,9 @@ class BillingApi(Construct):
             description="Lead billing: operator routes, contractor routes, Stripe's webhook",
             endpoint_types=[apigateway.EndpointType.REGIONAL],
             cloud_watch_role=False,
+            # An invoice's PDF leaves the function base64-encoded; API Gateway decodes it
+            # for a client that accepts application/pdf.
+            binary_media_types=["application/pdf"],
             deploy_options=apigateway.StageOptions(
                 stage_name=names.API_STAGE_NAME,
                 tracing_enabled=True,
@@ -126,9 +129,13 @@ class BillingApi(Construct):
         self._add_method(accounts, "POST", integration)
         account = accounts.add_resource("{contractor_id}")
         self._add_method(account, "GET", integration, "contractor_id")
+        self._add_method(account, "PATCH", integration, "contractor_id")
         self._add_method(account.add_resource("invoices"), "GET", integration, "contractor_id")
+        self._add_method(account.add_resource("ledger"), "GET", integration, "contractor_id")
         invoice = admin.add_resource("invoices").add_resource("{invoice_id}")
         self._add_method(invoice, "GET", integration, "invoice_id")
+        lead = admin.add_resource("leads").add_resource("{lead_id}")
+        self._add_method(lead.add_resource("credit"), "POST", integration, "lead_id")
         acknowledge(
             admin,
             "AwsSolutions-COG4",
@@ -166,6 +173,12 @@ class BillingApi(Construct):
         self._add_method(me.add_resource("pay"), "POST", integration)
         self._add_method(me.add_resource("billing"), "GET", api_integration)
         self._add_method(me.add_resource("budget"), "PUT", api_integration)
+        self._add_method(me.add_resource("ledger"), "GET", api_integration)
+        invoices = me.add_resource("invoices")
+        self._add_method(invoices, "GET", api_integration)
+        invoice = invoices.add_resource("{invoice_id}")
+        self._add_method(invoice, "GET", api_integration, "invoice_id")
+        self._add_method(invoice.add_resource("pdf"), "GET", api_integration, "invoice_id")
 
     def _add_method(
         self,

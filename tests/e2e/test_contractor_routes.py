@@ -63,11 +63,18 @@ def test_the_template_routes_reach_the_local_gateway_with_their_authorization(lo
         ("GET", "/admin/accounts/{contractor_id}"): "AWS_IAM",
         ("GET", "/admin/accounts/{contractor_id}/invoices"): "AWS_IAM",
         ("GET", "/admin/invoices/{invoice_id}"): "AWS_IAM",
+        ("PATCH", "/admin/accounts/{contractor_id}"): "AWS_IAM",
+        ("GET", "/admin/accounts/{contractor_id}/ledger"): "AWS_IAM",
+        ("POST", "/admin/leads/{lead_id}/credit"): "AWS_IAM",
         ("POST", SETUP_INTENT): "COGNITO_USER_POOLS",
         ("POST", CONFIRM): "COGNITO_USER_POOLS",
         ("POST", "/me/pay"): "COGNITO_USER_POOLS",
         ("GET", "/me/billing"): "COGNITO_USER_POOLS",
         ("PUT", "/me/budget"): "COGNITO_USER_POOLS",
+        ("GET", "/me/invoices"): "COGNITO_USER_POOLS",
+        ("GET", "/me/invoices/{invoice_id}"): "COGNITO_USER_POOLS",
+        ("GET", "/me/invoices/{invoice_id}/pdf"): "COGNITO_USER_POOLS",
+        ("GET", "/me/ledger"): "COGNITO_USER_POOLS",
         ("POST", WEBHOOK): "NONE",
     }
 

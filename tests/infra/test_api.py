@@ -17,6 +17,9 @@ OPERATOR_ROUTES = {
     ("GET", "/admin/accounts/{contractor_id}"),
     ("GET", "/admin/accounts/{contractor_id}/invoices"),
     ("GET", "/admin/invoices/{invoice_id}"),
+    ("PATCH", "/admin/accounts/{contractor_id}"),
+    ("GET", "/admin/accounts/{contractor_id}/ledger"),
+    ("POST", "/admin/leads/{lead_id}/credit"),
 }
 # R11: the card flow, and paying what is past due with the card on file.
 CARD_ROUTES = {
@@ -28,6 +31,10 @@ CARD_ROUTES = {
 BILLING_ROUTES = {
     ("GET", "/me/billing"),
     ("PUT", "/me/budget"),
+    ("GET", "/me/invoices"),
+    ("GET", "/me/invoices/{invoice_id}"),
+    ("GET", "/me/invoices/{invoice_id}/pdf"),
+    ("GET", "/me/ledger"),
 }
 CONTRACTOR_ROUTES = CARD_ROUTES | BILLING_ROUTES
 WEBHOOK_ROUTE = ("POST", "/webhooks/stripe")
@@ -99,6 +106,9 @@ def test_operator_routes_are_proxied_to_the_api_function(
         (("GET", "/admin/accounts/{contractor_id}"), "contractor_id"),
         (("GET", "/admin/accounts/{contractor_id}/invoices"), "contractor_id"),
         (("GET", "/admin/invoices/{invoice_id}"), "invoice_id"),
+        (("PATCH", "/admin/accounts/{contractor_id}"), "contractor_id"),
+        (("GET", "/admin/accounts/{contractor_id}/ledger"), "contractor_id"),
+        (("POST", "/admin/leads/{lead_id}/credit"), "lead_id"),
     ],
 )
 def test_operator_routes_require_their_path_parameter(

@@ -1,0 +1,126 @@
+"""The operator's routes (``/admin``): open an account, read its billing state and invoices.
+
+IAM-authorized in the deployed stack; the local gateway accepts an admin token instead.
+The route signatures are read at run time by the resolver's validation, so this module
+keeps its annotations evaluated (no ``from __future__ import annotations``).
+"""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from functions.adapters import clock
+from functions.api.invoice_views import invoice_detail, invoice_summary
+from functions.api.services import current
+from functions.billing.account import (
+    DEFAULT_THRESHOLD,
+    MAX_BUDGET,
+    AccountManager,
+    open_account,
+)
+from functions.billing.errors import InvoiceNotFound
+from functions.billing.money import Money
+from functions.billing.payments import PaymentsError
+from functions.usecases.billing_view import billing_state
+
+logger = Logger(child=True)
+tracer = Tracer()
+router = Router()
+
+Text = Annotated[StrictStr, Field(min_length=1, max_length=200)]
+
+
+class AccountManagerBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Text
+    phone: Text
+    email: Text
+
+
+class NewAccount(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    contractor_id: Annotated[StrictStr, Field(min_length=1, max_length=128)]
+    business_name: Text
+    billing_email: Text
+    locale: Annotated[StrictStr, Field(pattern="^(en|es)$")]
+    timezone: Text
+    monthly_budget_cents: Annotated[StrictInt, Field(ge=1, le=MAX_BUDGET.cents)]
+    threshold_cents: Annotated[StrictInt, Field(ge=1, le=MAX_BUDGET.cents)] = (
+        DEFAULT_THRESHOLD.cents
+    )
+    signed_up_at: AwareDatetime | None = None
+    account_manager: AccountManagerBody | None = None
+
+
+@router.post("/admin/accounts")
+@tracer.capture_method
+def create_account(body: Annotated[NewAccount, Body()]) -> Response[dict[str, Any]]:
+    now = clock.now()
+    manager = body.account_manager
+    account = open_account(
+        contractor_id=body.contractor_id,
+        business_name=body.business_name,
+        billing_email=body.billing_email,
+        locale=body.locale,
+        timezone=body.timezone,
+        signed_up_at=body.signed_up_at or now,
+        monthly_budget=Money(body.monthly_budget_cents),
+        threshold=Money(body.threshold_cents),
+        account_manager=AccountManager(manager.name, manager.phone, manager.email)
+        if manager
+        else None,
+    )
+    accounts = current().accounts
+    accounts.create(account, now)
+    logger.info("account opened", extra={"contractor_id": account.contractor_id})
+    _open_stripe_customer(body.contractor_id, body.business_name, body.billing_email)
+    return Response(201, "application/json", billing_state(accounts.get(body.contractor_id), now))
+
+
+def _open_stripe_customer(contractor_id: str, business_name: str, email: str) -> None:
+    """R6: the Stripe customer is created with the account (idempotent per contractor).
+    When Stripe cannot be reached the account stands without one, and the card routes
+    create it on first use."""
+    try:
+        services = current()
+        customer_id = services.payments().create_customer(contractor_id, business_name, email)
+        services.cards.keep_customer(contractor_id, customer_id)
+    except PaymentsError:
+        logger.warning("Stripe customer not created", extra={"contractor_id": contractor_id})
+
+
+@router.get("/admin/accounts/<contractor_id>")
+@tracer.capture_method
+def get_account(contractor_id: str) -> dict[str, Any]:
+    return billing_state(current().accounts.get(contractor_id), clock.now())
+
+
+@router.get("/admin/accounts/<contractor_id>/invoices")
+@tracer.capture_method
+def list_invoices(
+    contractor_id: str,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
+) -> dict[str, Any]:
+    """An account's invoices, newest first, a page at a time."""
+    account = current().accounts.get(contractor_id)
+    page = current().invoices.list_for(contractor_id, limit=limit, cursor=cursor)
+    return {
+        "items": [invoice_summary(invoice, account.timezone) for invoice in page.items],
+        "next_cursor": page.next_cursor,
+    }
+
+
+@router.get("/admin/invoices/<invoice_id>")
+@tracer.capture_method
+def get_invoice(invoice_id: str) -> dict[str, Any]:
+    services = current()
+    invoice = services.invoices.get(invoice_id)
+    if invoice is None:
+        raise InvoiceNotFound(invoice_id)
+    account = services.accounts.get(invoice.contractor_id)
+    return invoice_detail(invoice, account.timezone)
