@@ -39,6 +39,11 @@ infra-test: $(STAMP)
 e2e: $(STAMP)
 	$(PY) -m pytest tests/e2e
 
+## openapi: openapi.json from the code of the API functions (a test fails while it differs)
+.PHONY: openapi
+openapi: $(STAMP)
+	$(PY) -m infra.openapi
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

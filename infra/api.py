@@ -27,8 +27,21 @@ from infra import names
 from infra.contractors import ContractorIdentity
 from infra.nag import acknowledge
 
+# Throttling is per method across all callers (API Gateway's token bucket per stage and
+# method); the README's "Calling the API" gives the reasoning.
+# The stage default, for every other method: the reads, PUT /me/budget, the operator routes.
 THROTTLING_RATE_LIMIT = 50  # requests per second, steady
 THROTTLING_BURST_LIMIT = 100
+# Money moves on these contractor routes: each call reaches Stripe (a SetupIntent, or a
+# PaymentIntent per past-due invoice), whose live-mode limit of 100 writes per second the
+# Friday runs and the webhooks share. A contractor needs them a few times a month.
+MONEY_ROUTES = (
+    ("/me/card/setup-intent", "POST"),
+    ("/me/card/confirm", "POST"),
+    ("/me/pay", "POST"),
+)
+MONEY_THROTTLING_RATE_LIMIT = 5
+MONEY_THROTTLING_BURST_LIMIT = 10
 # Stripe's deliveries are few; a flood on the one route anyone may call stops here, before
 # the function verifies signatures. Stripe retries a throttled delivery for days.
 WEBHOOK_PATH = "/webhooks/stripe"
@@ -69,10 +82,17 @@ class BillingApi(Construct):
                 throttling_rate_limit=THROTTLING_RATE_LIMIT,
                 throttling_burst_limit=THROTTLING_BURST_LIMIT,
                 method_options={
+                    **{
+                        f"{path}/{method}": apigateway.MethodDeploymentOptions(
+                            throttling_rate_limit=MONEY_THROTTLING_RATE_LIMIT,
+                            throttling_burst_limit=MONEY_THROTTLING_BURST_LIMIT,
+                        )
+                        for path, method in MONEY_ROUTES
+                    },
                     f"{WEBHOOK_PATH}/POST": apigateway.MethodDeploymentOptions(
                         throttling_rate_limit=WEBHOOK_THROTTLING_RATE_LIMIT,
                         throttling_burst_limit=WEBHOOK_THROTTLING_BURST_LIMIT,
-                    )
+                    ),
                 },
                 access_log_destination=apigateway.LogGroupLogDestination(self.access_logs),
                 access_log_format=apigateway.AccessLogFormat.json_with_standard_fields(
@@ -107,8 +127,8 @@ class BillingApi(Construct):
             "AwsSolutions-APIG3",
             "Operator routes need SigV4-signed requests, contractor routes a Cognito access "
             "token, and the webhook a valid Stripe signature, all throttled at the stage (the "
-            "webhook further); a WAF web ACL would add a fixed monthly cost and no check "
-            "those do not make.",
+            "money-moving contractor routes and the webhook further); a WAF web ACL would add "
+            "a fixed monthly cost and no check those do not make.",
         )
         acknowledge(
             self.rest_api,

@@ -11,6 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra import names
+from infra.documents import InvoiceDocumentsBucket
 from infra.emails import EmailSending
 from infra.function import BillingFunction
 from infra.payments import StripeSecret
@@ -33,6 +34,7 @@ class CardUpdated(Construct):
         layer: lambda_.ILayerVersion,
         stripe: StripeSecret,
         email: EmailSending,
+        documents: InvoiceDocumentsBucket,
     ) -> None:
         super().__init__(scope, construct_id)
         self.function = BillingFunction(
@@ -50,6 +52,7 @@ class CardUpdated(Construct):
                 names.EVENT_BUS_NAME: bus.event_bus_name,
                 names.EMAIL_SENDER: email.sender_address,
                 names.EMAIL_CONFIGURATION_SET: email.configuration_set_name,
+                names.DOCUMENTS_BUCKET: documents.bucket_name,
             },
             layer=layer,
             timeout=TIMEOUT,
@@ -90,3 +93,5 @@ class CardUpdated(Construct):
         bus.grant_put_events_to(self.function.role)
         stripe.grant_read(self.function)
         email.grant_send(self.function)
+        # R5: the PDF of each email sent is kept, once (infra/documents.py).
+        documents.grant_store(self.function)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from functions.adapters.documents import INVOICE_PREFIX
 from functions.adapters.settings import (
     ApiSettings,
     BudgetResetSettings,
@@ -84,6 +85,7 @@ INVOICE_QUEUE_URL: Final = _variable(WeeklyInvoiceSettings, "invoice_queue_url")
 EMAIL_SENDER: Final = _variable(WeeklyInvoiceSettings, "email_sender")
 EMAIL_CONFIGURATION_SET: Final = _variable(WeeklyInvoiceSettings, "email_configuration_set")
 NOTICES_TABLE: Final = _variable(NoticesSettings, "notices_table")
+DOCUMENTS_BUCKET: Final = _variable(ApiSettings, "documents_bucket")
 
 # Set on every function, read by Powertools rather than by the settings classes.
 POWERTOOLS_ENVIRONMENT: Final[dict[str, str]] = {
@@ -120,6 +122,9 @@ STRIPE_SECRET_LOGICAL_ID: Final = "StripeSecret"  # noqa: S105 - a logical id
 EMAIL_SENDER_PARAMETER: Final = "EmailSender"
 INVOICE_EMAILS_LOGICAL_ID: Final = "InvoiceEmails"  # the SES configuration set
 INVOICE_WORK_QUEUE_LOGICAL_ID: Final = "InvoiceWorkQueue"
+DOCUMENTS_BUCKET_LOGICAL_ID: Final = "DocumentsBucket"  # the invoice PDFs the emails carried
+# Where an invoice's PDF is kept in the documents bucket: ``invoices/<invoice id>.pdf``.
+INVOICE_DOCUMENTS_PREFIX: Final = INVOICE_PREFIX
 INVOICE_WORK_DEAD_LETTER_QUEUE_LOGICAL_ID: Final = "InvoiceWorkDeadLetterQueue"
 WEEKLY_INVOICE_FAILURE_QUEUE_LOGICAL_ID: Final = "WeeklyInvoiceFailureQueue"
 INVOICE_WORK_MAPPING_LOGICAL_ID: Final = "WeeklyInvoiceWorkQueueMapping"

@@ -1,8 +1,9 @@
 """The lead billing stack: tables, event bus, queues, functions, the leads stream mapping,
 the invoicing (``infra/weekly_invoice.py``), the card flow and Stripe's webhooks
 (``infra/card_updated.py``), the schedules of ``infra/budget_reset.py`` and
-``infra/grace_check.py``, the notices of ``infra/notify.py``, the contractors' user pool,
-the API and the alarms an operator acts on.
+``infra/grace_check.py``, the notices of ``infra/notify.py``, the invoice PDFs of
+``infra/documents.py``, the contractors' user pool, the API and the alarms an operator
+acts on.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from infra.api import BillingApi
 from infra.budget_reset import BudgetReset
 from infra.card_updated import CardUpdated
 from infra.contractors import ContractorIdentity
+from infra.documents import InvoiceDocumentsBucket
 from infra.emails import EmailSending
 from infra.function import BillingFunction, DependenciesLayer
 from infra.grace_check import GraceCheck
@@ -142,6 +144,8 @@ class LeadBillingStack(Stack):
 
         self.stripe = StripeSecret(self, "Stripe")
         self.email = EmailSending(self, "Email")
+        # Each invoice's PDF as its email carried it, served to the contractor later.
+        self.documents = InvoiceDocumentsBucket(self, "Documents")
 
         api = BillingFunction(
             self,
@@ -155,6 +159,7 @@ class LeadBillingStack(Stack):
                 names.INVOICES_TABLE: tables.invoices.table_name,
                 names.STRIPE_SECRET_NAME: self.stripe.secret_arn,
                 names.EVENT_BUS_NAME: bus.event_bus_name,
+                names.DOCUMENTS_BUCKET: self.documents.bucket_name,
             },
             layer=layer,
             timeout=Duration.seconds(10),
@@ -186,6 +191,8 @@ class LeadBillingStack(Stack):
         self.stripe.grant_read(api)
         # A contractor's budget change pauses or reactivates at once (R8, R12).
         bus.grant_put_events_to(api.role)
+        # GET /me/invoices/{invoice_id}/pdf: the PDF the invoice's email carried (R13).
+        self.documents.grant_read(api)
 
         self.weekly_invoice = WeeklyInvoice(
             self,
@@ -195,6 +202,7 @@ class LeadBillingStack(Stack):
             layer=layer,
             stripe=self.stripe,
             email=self.email,
+            documents=self.documents,
         )
         self.card_updated = CardUpdated(
             self,
@@ -204,6 +212,7 @@ class LeadBillingStack(Stack):
             layer=layer,
             stripe=self.stripe,
             email=self.email,
+            documents=self.documents,
         )
 
         self.budget_reset = BudgetReset(

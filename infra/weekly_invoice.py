@@ -27,6 +27,7 @@ from constructs import Construct
 
 from functions.billing.invoices import BILLING_TIMEZONES
 from infra import names
+from infra.documents import InvoiceDocumentsBucket
 from infra.emails import EmailSending
 from infra.function import BillingFunction
 from infra.nag import acknowledge
@@ -77,6 +78,7 @@ class WeeklyInvoice(Construct):
         layer: lambda_.ILayerVersion,
         stripe: StripeSecret,
         email: EmailSending,
+        documents: InvoiceDocumentsBucket,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -119,6 +121,7 @@ class WeeklyInvoice(Construct):
                 names.STRIPE_SECRET_NAME: stripe.secret_arn,
                 names.EMAIL_SENDER: email.sender_address,
                 names.EMAIL_CONFIGURATION_SET: email.configuration_set_name,
+                names.DOCUMENTS_BUCKET: documents.bucket_name,
             },
             layer=layer,
             timeout=TIMEOUT,
@@ -126,6 +129,8 @@ class WeeklyInvoice(Construct):
         )
         self.function = function
         self._grant(function, tables, bus, stripe, email)
+        # R5: the PDF of each email sent is kept, once (infra/documents.py).
+        documents.grant_store(function)
 
         self.work_mapping = lambda_.EventSourceMapping(
             self,

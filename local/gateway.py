@@ -2,15 +2,22 @@
 (REST API, payload version 1.0), and the local stack's own ``/_local`` endpoints.
 
 Authorization stands in for what API Gateway does in front of the functions, method by
-method, as the template sets it:
+method, as the template sets it; a request it refuses reaches no function:
 
-* ``AWS_IAM``: an admin token only (it stands for an operator's SigV4 signature); any other
-  token answers 403.
-* ``COGNITO_USER_POOLS``: a contractor token whose signature, issuer, client and expiry
-  verify (401 otherwise, as for no token or an admin token); when the method names
-  ``AuthorizationScopes``, an access token whose ``scope`` claim (space separated) grants
-  one of them (403 otherwise). Its claims reach the function in
-  ``requestContext.authorizer.claims``, ``username`` (the contractor id) among them.
+* ``COGNITO_USER_POOLS``: a contractor's access token that verifies against the key set the
+  gateway publishes at ``/_local/.well-known/jwks.json`` (``local.auth.verify_access_token``:
+  RS256 only, a known ``kid``, the signature, issuer, client, ``token_use``, expiry,
+  not-before, issued-at) and whose ``scope`` claim (space separated) grants one of the
+  method's ``AuthorizationScopes``. Everything else answers as API Gateway's authorizer
+  does, 401 ``{"message": "Unauthorized"}``: no token, a token that does not verify, an
+  admin token (no user of the pool), and a valid token without the scope. A method without
+  scopes takes ID tokens only, which the local stack does not issue. The verified claims
+  reach the function in ``requestContext.authorizer.claims``, ``username`` (the contractor
+  id) among them.
+* ``AWS_IAM``: an admin token stands for an operator's SigV4 signature. No
+  ``Authorization`` header answers 403 ``Missing Authentication Token``, as an unsigned
+  request does; anything else that is not a valid admin token (a contractor's token, an
+  expired or forged one) answers 403, as a header that is no valid signature does.
 * ``NONE``: no token; the request goes to the function as it came.
 
 Tokens are bearer JWTs from ``POST /_local/token``. Like API Gateway, a path or method the
@@ -32,6 +39,7 @@ import jwt
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from local import docs
 from local.auth import TokenIssuer, authorizer_claims
 from local.clock import parse_instant
 from local.runtime import Runtime
@@ -59,6 +67,25 @@ def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> R
     return Response(
         json.dumps(body), status=status, headers=dict(headers or {}), mimetype="application/json"
     )
+
+
+# API Gateway's own answers when it refuses a request, with their ``x-amzn-ErrorType``.
+
+
+def _unauthorized() -> Response:
+    return _json(401, {"message": "Unauthorized"}, {"x-amzn-ErrorType": "UnauthorizedException"})
+
+
+def _missing_authentication_token() -> Response:
+    return _json(
+        403,
+        {"message": "Missing Authentication Token"},
+        {"x-amzn-ErrorType": "MissingAuthenticationTokenException"},
+    )
+
+
+def _forbidden() -> Response:
+    return _json(403, {"message": "Forbidden"}, {"x-amzn-ErrorType": "ForbiddenException"})
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -165,6 +192,8 @@ class Gateway:
         try:
             if request.path == "/_local" or request.path.startswith("/_local/"):
                 response = self._local(request)
+            elif docs.serves(request):  # /openapi.json and /docs (Swagger UI): local only
+                response = docs.respond(request)
             else:
                 response = self._api(request)
         except Exception as exc:  # the gateway itself must keep serving
@@ -258,26 +287,40 @@ class Gateway:
             return None, None
         header = request.headers.get("Authorization", "")
         token = header[7:].strip() if header.lower().startswith("bearer ") else header.strip()
+        if route.authorization == "AWS_IAM":
+            return self._authorize_iam(token)
+        return self._authorize_cognito(route, token)
+
+    def _authorize_iam(self, token: str) -> tuple[Response | None, dict[str, Any] | None]:
         if not token:
-            return _json(401, {"message": "Unauthorized"}), None
+            return _missing_authentication_token(), None
         try:
             claims = self.tokens.verify(token)
         except jwt.InvalidTokenError:
-            return _json(401, {"message": "Unauthorized"}), None
-        if route.authorization == "AWS_IAM":
-            if claims.get("role") != "admin":
-                return _json(403, {"message": "Forbidden"}), None
-            return None, claims
-        # COGNITO_USER_POOLS: a token of the user pool, which an admin token is not.
+            return _forbidden(), None
+        if claims.get("role") != "admin":
+            return _forbidden(), None
+        return None, claims
+
+    def _authorize_cognito(
+        self, route: RouteSpec, token: str
+    ) -> tuple[Response | None, dict[str, Any] | None]:
+        if not token:
+            return _unauthorized(), None
+        try:
+            claims = self.tokens.verify(token)
+        except jwt.InvalidTokenError:
+            return _unauthorized(), None
+        # A token of the user pool, which an admin token is not.
         if claims.get("role") is not None or not claims.get("username"):
-            return _json(401, {"message": "Unauthorized"}), None
-        if route.scopes:
-            # With scopes, API Gateway takes access tokens only, granted one of them.
-            if claims.get("token_use") != "access":
-                return _json(401, {"message": "Unauthorized"}), None
-            granted = set(str(claims.get("scope", "")).split())
-            if not granted & set(route.scopes):
-                return _json(403, {"message": "Forbidden"}), None
+            return _unauthorized(), None
+        # Without scopes API Gateway takes ID tokens only; with scopes, access tokens granted
+        # one of them. A valid token without the scope is answered 401, not 403.
+        if not route.scopes:
+            return _unauthorized(), None
+        granted = set(str(claims.get("scope", "")).split())
+        if not granted & set(route.scopes):
+            return _unauthorized(), None
         return None, claims
 
     def _api(self, request: Request) -> Response:

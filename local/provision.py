@@ -42,6 +42,7 @@ IGNORED_TYPES = {
     "AWS::CloudWatch::Alarm",
     "AWS::CloudWatch::Dashboard",
     "AWS::SQS::QueuePolicy",
+    "AWS::S3::BucketPolicy",
     "AWS::ApiGateway::Account",
     "AWS::ApiGateway::Deployment",
     "AWS::ApiGateway::Stage",
@@ -378,7 +379,11 @@ class Provisioner:
         for logical_id, resource in self.template.of_type("AWS::S3::Bucket"):
             props = resource.get("Properties") or {}
             name = self._name(logical_id, props, "BucketName", 63).lower()
-            self._client("s3").create_bucket(Bucket=name)
+            s3 = self._client("s3")
+            s3.create_bucket(Bucket=name)
+            versioning = props.get("VersioningConfiguration") or {}
+            if versioning.get("Status") == "Enabled":
+                s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
             self.resolver.register(
                 logical_id,
                 name,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from pynamodb.exceptions import GetError, TransactWriteError
+from pynamodb.expressions.update import Action
 
 from functions.adapters.models import (
     AccountManagerAttribute,
@@ -16,6 +18,7 @@ from functions.adapters.models import (
     transact_write,
 )
 from functions.billing.account import Account, AccountManager, Locale, PauseReason
+from functions.billing.account_details import DetailChanges, change_details
 from functions.billing.budget import BudgetPeriod
 from functions.billing.errors import AccountAlreadyExists, AccountNotFound, StorageUnavailable
 from functions.billing.invoices import Card
@@ -71,6 +74,7 @@ def account_from_item(item: AccountModel) -> Account:
         invoice_sequence=int(item.invoice_sequence or 0),
         stripe_customer_id=item.stripe_customer_id,
         card=card_from_item(item.card) if item.card else None,
+        credit=_cents(item.credit_cents or 0),
     )
     pauses = {
         PauseReason(reason): parse_instant(since) for reason, since in item.pauses.as_dict().items()
@@ -112,6 +116,7 @@ def item_from_account(account: Account, created_at: datetime) -> AccountModel:
         stripe_customer_id=account.stripe_customer_id,
         card=card_item(account.card) if account.card else None,
         card_expires=card_expiry_key(account.card) if account.card else None,
+        credit_cents=account.credit.cents,
     )
 
 
@@ -167,8 +172,11 @@ def period_entry(
     )
 
 
+MAX_DETAIL_ATTEMPTS = 8
+
+
 class AccountStore:
-    """The operator's port to accounts: open one, read one."""
+    """The operator's port to accounts: open one, read one, change its details."""
 
     def create(self, account: Account, now: datetime) -> None:
         try:
@@ -195,3 +203,87 @@ class AccountStore:
         except GetError as error:
             raise StorageUnavailable(str(error)) from error
         return account_from_item(item)
+
+    def change_details(self, contractor_id: str, changes: DetailChanges, now: datetime) -> Account:
+        """Change the account's details (``billing.account_details``); the account as
+        changed. Nothing is written when nothing changes, so a repeated request is a no-op.
+
+        One transaction updates the account, conditioned on the unbilled amount the
+        threshold flags were computed from (a charge landing meanwhile cancels it and it
+        is computed again), and records the change in the ledger
+        (``details#<instant>#<digest of the new values>``: two different changes in the same
+        instant are two entries, and the same change twice is no change).
+        Only the detail fields are named in the update: no balance, pause or status can
+        be written through it."""
+        for _ in range(MAX_DETAIL_ATTEMPTS):
+            snapshot = self.get(contractor_id)
+            changed = change_details(snapshot, changes)
+            fields = _changed_fields(snapshot, changed)
+            if not fields:
+                return snapshot
+            manager = changed.account_manager
+            actions: list[Action] = [
+                AccountModel.billing_email.set(changed.billing_email),
+                AccountModel.locale.set(changed.locale.value),
+                AccountModel.account_manager.set(
+                    AccountManagerAttribute(
+                        name=manager.name, phone=manager.phone, email=manager.email
+                    )
+                ),
+                AccountModel.threshold_cents.set(changed.threshold.cents),
+                # R4: headroom and flag follow the threshold and the unbilled amount.
+                AccountModel.invoice_headroom_cents.set(changed.invoice_headroom.cents),
+                AccountModel.invoice_due.set(changed.invoice_due),
+            ]
+            try:
+                with transact_write() as transaction:
+                    transaction.save(
+                        ledger_entry(
+                            contractor_id,
+                            f"details#{instant(now)}#{_digest(changed)}",
+                            "details_changed",
+                            now,
+                            detail=",".join(fields),
+                            amount_cents=changed.threshold.cents,
+                        ),
+                        condition=LedgerEntryModel.entry_id.does_not_exist(),
+                    )
+                    transaction.update(
+                        AccountModel(contractor_id),
+                        actions=actions,
+                        condition=(AccountModel.unbilled_cents == snapshot.unbilled.cents)
+                        & (AccountModel.threshold_cents == snapshot.threshold.cents),
+                    )
+            except TransactWriteError as error:
+                reasons = error.cancellation_reasons or []
+                codes = {reason.code for reason in reasons if reason is not None}
+                if codes and codes <= RETRYABLE_CANCELLATIONS | {CONDITION_FAILED}:
+                    continue  # a charge or another change landed: read the account again
+                raise StorageUnavailable(str(error)) from error
+            return self.get(contractor_id)
+        raise StorageUnavailable(f"{contractor_id}: details not changed, the account kept moving")
+
+
+def _digest(account: Account) -> str:
+    """A short digest of an account's details, to key the ledger entry of a change."""
+    manager = account.account_manager
+    details = (
+        account.billing_email,
+        account.locale.value,
+        str(account.threshold.cents),
+        manager.name,
+        manager.phone,
+        manager.email,
+    )
+    return hashlib.sha256("\x1f".join(details).encode()).hexdigest()[:12]
+
+
+def _changed_fields(before: Account, after: Account) -> list[str]:
+    """The names of the details that differ, in the API's words."""
+    names = {
+        "billing_email": (before.billing_email, after.billing_email),
+        "locale": (before.locale, after.locale),
+        "threshold_cents": (before.threshold, after.threshold),
+        "account_manager": (before.account_manager, after.account_manager),
+    }
+    return [name for name, (old, new) in names.items() if old != new]

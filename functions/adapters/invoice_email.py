@@ -148,6 +148,7 @@ class PaymentView:
     card_last4: str | None = None
     paid_on: str | None = None
     failure: str | None = None  # DECLINE_REASONS' values, NO_CARD, OTHER_DECLINE, UNCONFIRMED
+    by_credit: bool = False  # the account credit paid it all: no card was charged
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +164,10 @@ class InvoiceView:
     lines: tuple[LineView, ...]
     total: str
     payment: PaymentView
+    # The account credit taken off the total (lead credits), as a negative amount, and what
+    # the card is charged; None and the total when no credit applies.
+    credit_applied: str | None
+    amount_due: str
     grace: LocalMoment | None  # the grace end (R9), after which the account is paused (R10)
     manager: AccountManager
     manager_tel: str  # the phone as a tel: link
@@ -220,11 +225,16 @@ def _words(language: str) -> Any:
 def _sentences(view: InvoiceView, invoice_words: Any, common: Any) -> dict[str, str]:
     """Every sentence the email and the PDF say, as plain text in the reader's language."""
     said = {
-        "subject": invoice_words.subject(view.payment, view.invoice_id, view.total),
+        # A paid invoice is named by its total; one still to pay, by what the card owes.
+        "subject": invoice_words.subject(
+            view.payment,
+            view.invoice_id,
+            view.total if view.payment.state is Tone.PAID else view.amount_due,
+        ),
         "greeting": common.greeting(view.business_name),
         "intro": invoice_words.intro(view.kind, view.threshold),
         "kind_name": invoice_words.kind_name(view.kind, view.threshold),
-        "payment_status": invoice_words.payment_status(view.payment, view.total),
+        "payment_status": invoice_words.payment_status(view.payment, view.amount_due),
         "update_card": common.update_card(),
         "pro_app_steps": common.pro_app_steps(),
         "lead_manager_steps": common.lead_manager_steps(),
@@ -277,6 +287,10 @@ def _view(
             for line in sorted(invoice.lines, key=lambda line: (line.delivered_at, line.lead_id))
         ),
         total=format_money(invoice.total, locale),
+        credit_applied=format_money(-invoice.credit_applied, locale)
+        if invoice.credit_applied
+        else None,
+        amount_due=format_money(invoice.amount_due, locale),
         payment=_payment(invoice, lambda at: format_date(local(at, "at"), "long", locale=locale)),
         grace=grace,
         manager=account.account_manager,
@@ -297,6 +311,7 @@ def _payment(invoice: Invoice, long_date: Any) -> PaymentView:
             card_brand=card_brand(card.brand) if card else None,
             card_last4=card.last4 if card else None,
             paid_on=long_date(succeeded.at) if succeeded else None,
+            by_credit=not invoice.amount_due,
         )
     last = invoice.attempts[-1] if invoice.attempts else None
     if invoice.status is InvoiceStatus.PAST_DUE or (last and last.outcome in _FAILED_OUTCOMES):
@@ -348,6 +363,14 @@ def _document(
         ),
         total_label=labels["total"],
         total=view.total,
+        adjustments=(
+            (
+                (labels["credit_applied"], view.credit_applied),
+                (labels["amount_due"], view.amount_due),
+            )
+            if view.credit_applied
+            else ()
+        ),
         payment_heading=labels["payment"],
         payment_tone=view.payment.state,
         payment=(say["payment_status"],),

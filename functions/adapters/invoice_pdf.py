@@ -96,6 +96,8 @@ class InvoiceDocument:
     contact_heading: str
     contact: tuple[str, ...]
     page_label: str  # "Page {page} of {pages}"
+    # (label, amount) rows under the total: the credit applied and the amount due.
+    adjustments: tuple[tuple[str, str], ...] = ()
 
 
 def latin1(text: str) -> str:
@@ -279,6 +281,9 @@ def _total(pdf: FPDF, document: InvoiceDocument) -> None:
     pdf.cell(
         width * 0.16, 8, latin1(document.total), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT
     )
+    for label, amount in document.adjustments:
+        pdf.cell(width * 0.84, 7, latin1(label), align="R")
+        pdf.cell(width * 0.16, 7, latin1(amount), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_draw_color(*_INK)
     pdf.line(pdf.l_margin + width * 0.6, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
     pdf.set_draw_color(*_RULE)

@@ -10,7 +10,10 @@ Issuing is resumable and idempotent, keyed by the invoice id:
    run racing a threshold crossing) claimed first stays on that one.
 3. **Issue.** One transaction turns the draft into an open invoice with exactly the
    charges it claimed, takes their total off the account's unbilled amount and records the
-   issue in the ledger. A draft that claimed nothing becomes void.
+   issue in the ledger. The account credit (lead credits of invoiced charges,
+   ``billing.credits``) is applied in the same transaction, up to the total, and recorded
+   as ``credit_applied#<invoice id>``: the card is charged the amount due only. A draft
+   that claimed nothing becomes void.
 
 A crash anywhere leaves a state that running the same invoice id again completes.
 """
@@ -33,6 +36,7 @@ from pynamodb.expressions.condition import size
 from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
 
+from functions.adapters import cursors
 from functions.adapters.accounts import (
     CONDITION_FAILED,
     RETRYABLE_CANCELLATIONS,
@@ -52,6 +56,7 @@ from functions.adapters.models import (
     transact_write,
 )
 from functions.billing.account import Account, PauseReason
+from functions.billing.credits import credit_to_apply
 from functions.billing.errors import AccountNotFound, StorageUnavailable
 from functions.billing.events import AccountReactivated
 from functions.billing.grace import grace_end
@@ -130,17 +135,39 @@ class InvoiceStore:
         return invoice_from_item(item)
 
     def list_for(self, contractor_id: str, *, limit: int = 20, cursor: str | None = None) -> Page:
-        """An account's invoices, newest first."""
-        start = {"contractor_id": {"S": contractor_id}, "issued_key": {"S": cursor}}
-        results = InvoiceModel.by_contractor.query(
-            contractor_id,
-            scan_index_forward=False,
-            limit=limit,
-            last_evaluated_key=_full_key(start, cursor) if cursor else None,
+        """An account's issued invoices, newest first, ``limit`` at a time (R13).
+
+        ``cursor`` is the ``next_cursor`` of the page before, made for this account's
+        listing only (``cursors``): another account's, or a tampered one, is
+        ``InvalidCursor`` and reads nothing. One item more than the page is read, so that
+        the last page says it is the last (no empty page after it)."""
+        start = None
+        if cursor is not None:
+            issued_key, invoice_id = cursors.decode(cursor, contractor_id)
+            if not invoice_id.startswith(f"{contractor_id}~"):
+                raise cursors.InvalidCursor("not a cursor of this listing")
+            start = {
+                "contractor_id": {"S": contractor_id},
+                "issued_key": {"S": issued_key},
+                "invoice_id": {"S": invoice_id},
+            }
+        try:
+            found = list(
+                InvoiceModel.by_contractor.query(
+                    contractor_id,
+                    scan_index_forward=False,
+                    limit=limit + 1,
+                    last_evaluated_key=start,
+                )
+            )
+        except QueryError as error:
+            raise StorageUnavailable(str(error)) from error
+        page = found[:limit]
+        more = len(found) > limit
+        return Page(
+            [invoice_from_item(item) for item in page],
+            cursors.encode(contractor_id, page[-1].issued_key or "") if more else None,
         )
-        items = [invoice_from_item(item) for item in results]
-        last = results.last_evaluated_key
-        return Page(items, last["issued_key"]["S"] if last else None)
 
     def past_due(self, contractor_id: str) -> list[Invoice]:
         """The account's past-due invoices, oldest first, from the ``by_contractor`` index
@@ -239,7 +266,7 @@ class InvoiceStore:
     ) -> list[Action]:
         """Write the attempt's effects on the account and the ledger; the further updates
         of the invoice they call for."""
-        total = invoice.total.cents
+        total = invoice.amount_due.cents  # what the card pays: the credit applied is settled
         contractor = invoice.contractor_id
         if attempt.outcome is AttemptOutcome.SUCCEEDED:
             transaction.save(
@@ -290,7 +317,7 @@ class InvoiceStore:
     ) -> list[Action]:
         """Paid after failing: the past-due balance shrinks again. At zero the grace period
         is over (R9) and a non-payment pause lifts (R10, R12)."""
-        total = invoice.total.cents
+        total = invoice.amount_due.cents
         contractor = invoice.contractor_id
         if account.past_due.cents < total:
             raise LedgerMismatch(
@@ -453,6 +480,7 @@ class InvoiceStore:
         ]
         total = sum(int(entry.amount_cents) for entry in claimed)
         issued = instant(now)
+        credit_key = AccountModel.credit_cents
         for _ in range(MAX_ISSUE_ATTEMPTS):
             # The account's flags follow from its unbilled amount after this invoice:
             # read it, and condition the write on it being unchanged.
@@ -462,6 +490,8 @@ class InvoiceStore:
                 raise AccountNotFound(draft.contractor_id) from error
             unbilled = int(account.unbilled_cents)
             left = unbilled - total
+            credit = int(account.credit_cents or 0)
+            applied = credit_to_apply(Money(credit), Money(total)).cents
             if left < 0:
                 latest = self._item(draft.invoice_id)
                 if latest is not None and latest.status != DRAFT:
@@ -478,6 +508,14 @@ class InvoiceStore:
             ]
             if left == 0:
                 actions.append(AccountModel.billable_timezone.remove())
+            invoice_actions: list[Action] = []
+            if applied:
+                actions.append(credit_key.set(credit - applied))
+                invoice_actions.append(InvoiceModel.credit_applied_cents.set(applied))
+            # The credit applied is the one read: a credit landing meanwhile cancels this.
+            unchanged_credit = (
+                credit_key == credit if credit else credit_key.does_not_exist() | (credit_key == 0)
+            )
             try:
                 with transact_write() as transaction:
                     transaction.update(
@@ -488,13 +526,14 @@ class InvoiceStore:
                             InvoiceModel.issued_key.set(f"{issued}#{draft.invoice_id}"),
                             InvoiceModel.total_cents.set(total),
                             InvoiceModel.lines.set(lines),
+                            *invoice_actions,
                         ],
                         condition=InvoiceModel.status == DRAFT,
                     )
                     transaction.update(
                         AccountModel(draft.contractor_id),
                         actions=actions,
-                        condition=AccountModel.unbilled_cents == unbilled,
+                        condition=(AccountModel.unbilled_cents == unbilled) & unchanged_credit,
                     )
                     transaction.save(
                         ledger_entry(
@@ -508,13 +547,27 @@ class InvoiceStore:
                         ),
                         condition=LedgerEntryModel.entry_id.does_not_exist(),
                     )
+                    if applied:
+                        transaction.save(
+                            ledger_entry(
+                                draft.contractor_id,
+                                f"credit_applied#{draft.invoice_id}",
+                                "credit_applied",
+                                now,
+                                amount_cents=applied,
+                                detail=draft.invoice_id,
+                            ),
+                            condition=LedgerEntryModel.entry_id.does_not_exist(),
+                        )
             except TransactWriteError as error:
-                # The transaction sends its put first, then its updates: the ledger entry,
-                # the invoice, the account. Either of the first two failing its condition
-                # means another run issued this invoice.
+                # The transaction sends its puts first, then its updates: the ledger entries
+                # (the issue, the credit applied), the invoice, the account. Any but the last
+                # failing its condition means another run issued this invoice.
                 reasons = error.cancellation_reasons or []
+                puts = 2 if applied else 1
                 issued_elsewhere = any(
-                    reason is not None and reason.code == CONDITION_FAILED for reason in reasons[:2]
+                    reason is not None and reason.code == CONDITION_FAILED
+                    for reason in reasons[: puts + 1]
                 )
                 if issued_elsewhere:
                     return self.get(draft.invoice_id)
@@ -588,9 +641,5 @@ def invoice_from_item(item: InvoiceModel) -> Invoice:
         reactivated_paused_since=(
             parse_instant(item.reactivated_paused_since) if item.reactivated_paused_since else None
         ),
+        credit_applied=Money(int(item.credit_applied_cents or 0)),
     )
-
-
-def _full_key(start: dict[str, Any], cursor: str | None) -> dict[str, Any]:
-    invoice_id = (cursor or "").split("#", 1)[-1]
-    return {**start, "invoice_id": {"S": invoice_id}}

@@ -167,6 +167,9 @@ class AccountModel(_Table):
     stripe_customer_id = UnicodeAttribute(null=True)
     card = CardAttribute(null=True)
     card_expires = UnicodeAttribute(null=True)  # the card's expiry month (CardExpiryIndex)
+    # Lead credits of invoiced charges, taken off the next invoice (``billing.credits``);
+    # absent on accounts that never had one: zero.
+    credit_cents = NumberAttribute(null=True)
     billable = BillableIndex()
     resets = ResetsIndex()
     grace = GraceIndex()
@@ -287,6 +290,8 @@ class InvoiceModel(_Table):
     # R10, R12: the non-payment pause that this invoice's payment lifted, if any.
     reactivated_at = UnicodeAttribute(null=True)
     reactivated_paused_since = UnicodeAttribute(null=True)
+    # The account credit taken off the total when it was issued; absent: none.
+    credit_applied_cents = NumberAttribute(null=True)
     by_contractor = ContractorInvoicesIndex()
 
 

@@ -71,6 +71,7 @@ class WeeklyInvoiceSettings(PaymentsSettings):
     event_bus_name: str = Field(alias="EVENT_BUS_NAME")
     email_sender: str = Field(alias="EMAIL_SENDER")
     email_configuration_set: str = Field(alias="EMAIL_CONFIGURATION_SET")
+    documents_bucket: str = Field(alias="DOCUMENTS_BUCKET")  # the PDFs the emails carried
 
     def table_names(self) -> dict[str, str]:
         return {**super().table_names(), "invoices": self.invoices_table}
@@ -83,6 +84,7 @@ class CardUpdatedSettings(PaymentsSettings):
     event_bus_name: str = Field(alias="EVENT_BUS_NAME")
     email_sender: str = Field(alias="EMAIL_SENDER")
     email_configuration_set: str = Field(alias="EMAIL_CONFIGURATION_SET")
+    documents_bucket: str = Field(alias="DOCUMENTS_BUCKET")  # the PDFs the emails carried
 
     def table_names(self) -> dict[str, str]:
         return {**super().table_names(), "invoices": self.invoices_table}
@@ -98,10 +100,11 @@ class BudgetResetSettings(NoticesSettings):
 class ApiSettings(PaymentsSettings):
     """api: the operator API and the contractor's billing routes. It opens accounts with
     their Stripe customer (R6), reads invoices, and announces the pauses and reactivations
-    of budget changes (R8, R12)."""
+    of budget changes (R8, R12), and serves the invoice PDFs the emails carried."""
 
     invoices_table: str = Field(alias="INVOICES_TABLE")
     event_bus_name: str = Field(alias="EVENT_BUS_NAME")
+    documents_bucket: str = Field(alias="DOCUMENTS_BUCKET")
 
     def table_names(self) -> dict[str, str]:
         return {**super().table_names(), "invoices": self.invoices_table}

@@ -8,24 +8,31 @@ This module builds what the routes use (``functions.api.services``) once per col
 and maps errors to status codes in one place (the exception handlers below).
 """
 
+from http import HTTPStatus
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.exceptions import ServiceError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.adapters.accounts import AccountStore
 from functions.adapters.budget_periods import BudgetPeriods
 from functions.adapters.cards import CardStore
+from functions.adapters.cursors import InvalidCursor
+from functions.adapters.documents import InvoiceDocuments
 from functions.adapters.event_bus import EventBus
 from functions.adapters.identity import NotAuthenticated
 from functions.adapters.invoicing import InvoiceStore
 from functions.adapters.models import bind_tables
 from functions.adapters.payments import payments_from_secret
 from functions.adapters.settings import ApiSettings
-from functions.api import contractor, operator
+from functions.api import contractor, credits, operator
 from functions.api.services import EventsNotPublished, Services, install
 from functions.billing.account import AccountError
 from functions.billing.errors import (
@@ -49,11 +56,13 @@ install(
         periods=BudgetPeriods(),
         bus=EventBus(boto3.client("events"), settings.event_bus_name),
         payments=payments_from_secret(settings.stripe_secret_name),
+        documents=InvoiceDocuments(boto3.client("s3"), settings.documents_bucket),
     )
 )
 app = APIGatewayRestResolver(enable_validation=True)
 app.include_router(operator.router)
 app.include_router(contractor.router)
+app.include_router(credits.router)
 
 
 def _error(status: int, code: str, message: str, **extra: Any) -> Response[dict[str, Any]]:
@@ -71,6 +80,17 @@ def _invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
     ]
     fields = ", ".join(problem["field"] or "body" for problem in problems)
     return _error(400, "invalid_request", f"invalid {fields}", problems=problems)
+
+
+@app.exception_handler(InvalidCursor)
+def _invalid_cursor(error: InvalidCursor) -> Response[dict[str, Any]]:
+    """A cursor no page of this listing made (another account's, or tampered with)."""
+    return _error(
+        400,
+        "invalid_request",
+        "invalid cursor",
+        problems=[{"field": "cursor", "message": str(error)}],
+    )
 
 
 @app.exception_handler(AccountError)
@@ -116,6 +136,51 @@ def _not_announced(error: EventsNotPublished) -> Response[dict[str, Any]]:
 def _unavailable(error: StorageUnavailable) -> Response[dict[str, Any]]:
     logger.exception("storage unavailable")
     return _error(503, "unavailable", "billing storage is unavailable; retry later")
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def _unsupported_media_type(error: Exception) -> Response[dict[str, Any]]:
+    return _error(415, "unsupported_media_type", "the body must be application/json")
+
+
+@app.exception_handler(ValueError)
+def _unreadable_body(error: ValueError) -> Response[dict[str, Any]]:
+    # Powertools' body parsing raises a bare ValueError for a multipart/form-data
+    # Content-Type without a boundary; any other ValueError is unexpected.
+    if _raised_by(error, _BODY_PARSING_MODULE):
+        return _unsupported_media_type(error)
+    return _internal_error(error)
+
+
+@app.exception_handler(ServiceError)
+def _service_error(error: ServiceError) -> Response[dict[str, Any]]:
+    # Powertools' HTTP errors (BadRequestError, ...) keep their status, in the Error shape.
+    code = HTTPStatus(error.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+    return _error(error.status_code, code, str(error.msg))
+
+
+@app.not_found
+def _no_route(error: Exception) -> Response[dict[str, Any]]:
+    event = app.current_event
+    return _error(404, "not_found", f"no route {event.http_method} {event.path}")
+
+
+@app.exception_handler(Exception)
+def _internal_error(error: Exception) -> Response[dict[str, Any]]:
+    # What no handler above expects: logged with its traceback, never shown to the caller.
+    logger.exception("unhandled error")
+    return _error(500, "internal_error", "an unexpected error occurred; it has been logged")
+
+
+_BODY_PARSING_MODULE = "aws_lambda_powertools.event_handler.middlewares.openapi_validation"
+
+
+def _raised_by(error: BaseException, module: str) -> bool:
+    """Whether ``error`` was raised by code of ``module`` (its innermost frame)."""
+    trace = error.__traceback__
+    while trace is not None and trace.tb_next is not None:
+        trace = trace.tb_next
+    return trace is not None and trace.tb_frame.f_globals.get("__name__") == module
 
 
 @logger.inject_lambda_context

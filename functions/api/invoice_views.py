@@ -1,9 +1,11 @@
-"""Invoices as the operator API shows them (amounts in cents, ISO 8601 times with offset)."""
+"""Invoices as the API shows them, to the operator and to the contractor whose they are
+(amounts in cents, ISO 8601 times with the account's offset)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from functions.adapters.invoicing import Page
 from functions.billing.invoices import Invoice
 from functions.usecases.billing_view import local_iso
 
@@ -16,6 +18,17 @@ def invoice_summary(invoice: Invoice, timezone: str) -> dict[str, Any]:
         "status": invoice.status.value,
         "issued_at": local_iso(invoice.issued_at, timezone),
         "total_cents": invoice.total.cents,
+        # The account credit taken off at issue, and what the card is charged (R6).
+        "credit_applied_cents": invoice.credit_applied.cents,
+        "amount_due_cents": invoice.amount_due.cents,
+    }
+
+
+def invoice_page(page: Page, timezone: str) -> dict[str, Any]:
+    """A page of an account's invoices, newest first, and the cursor of the next one."""
+    return {
+        "items": [invoice_summary(invoice, timezone) for invoice in page.items],
+        "next_cursor": page.next_cursor,
     }
 
 
@@ -42,6 +55,7 @@ def invoice_detail(invoice: Invoice, timezone: str) -> dict[str, Any]:
             }
             for attempt in invoice.attempts
         ],
+        "lead_count": len(invoice.lines),
         "paid_with": None
         if paid_with is None
         else {"brand": paid_with.brand, "last4": paid_with.last4},

@@ -14,7 +14,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from functions.adapters import clock
-from functions.api.invoice_views import invoice_detail, invoice_summary
+from functions.adapters.cursors import MAX_CURSOR_LENGTH
+from functions.adapters.ledger import LedgerReader
+from functions.api.account_changes import RESPONSES as PATCH_RESPONSES
+from functions.api.account_changes import AccountPatch, change_account
+from functions.api.invoice_views import invoice_detail, invoice_page
+from functions.api.ledger_views import ledger_page
 from functions.api.services import current
 from functions.billing.account import (
     DEFAULT_THRESHOLD,
@@ -30,6 +35,7 @@ from functions.usecases.billing_view import billing_state
 logger = Logger(child=True)
 tracer = Tracer()
 router = Router()
+ledger = LedgerReader()
 
 Text = Annotated[StrictStr, Field(min_length=1, max_length=200)]
 
@@ -99,20 +105,39 @@ def get_account(contractor_id: str) -> dict[str, Any]:
     return billing_state(current().accounts.get(contractor_id), clock.now())
 
 
+@router.patch("/admin/accounts/<contractor_id>", responses=PATCH_RESPONSES)
+@tracer.capture_method
+def patch_account(
+    contractor_id: str, body: Annotated[AccountPatch, Body()]
+) -> Response[dict[str, Any]]:
+    """Change an account's details; never its balances, pauses or status."""
+    return change_account(contractor_id, body)
+
+
 @router.get("/admin/accounts/<contractor_id>/invoices")
 @tracer.capture_method
 def list_invoices(
     contractor_id: str,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=400)] = None,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_LENGTH)] = None,
 ) -> dict[str, Any]:
     """An account's invoices, newest first, a page at a time."""
     account = current().accounts.get(contractor_id)
     page = current().invoices.list_for(contractor_id, limit=limit, cursor=cursor)
-    return {
-        "items": [invoice_summary(invoice, account.timezone) for invoice in page.items],
-        "next_cursor": page.next_cursor,
-    }
+    return invoice_page(page, account.timezone)
+
+
+@router.get("/admin/accounts/<contractor_id>/ledger")
+@tracer.capture_method
+def list_ledger(
+    contractor_id: str,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_LENGTH)] = None,
+) -> dict[str, Any]:
+    """An account's ledger in the order it was recorded, a page at a time."""
+    account = current().accounts.get(contractor_id)
+    page = ledger.list_for(contractor_id, limit=limit, cursor=cursor)
+    return ledger_page(page, account.timezone)
 
 
 @router.get("/admin/invoices/<invoice_id>")

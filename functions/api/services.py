@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functions.adapters.accounts import AccountStore
 from functions.adapters.budget_periods import BudgetPeriods
 from functions.adapters.cards import CardStore
+from functions.adapters.documents import InvoiceDocuments
 from functions.adapters.event_bus import EventBus
 from functions.adapters.invoicing import InvoiceStore
 from functions.adapters.settings import ApiSettings
@@ -28,6 +29,7 @@ class Services:
     periods: BudgetPeriods
     bus: EventBus
     payments: Callable[[], Payments]
+    documents: InvoiceDocuments  # the invoice PDFs the emails carried
 
 
 _current: Services | None = None

@@ -82,6 +82,9 @@ class Account:
     # R6, R11: the Stripe customer created with the account, and the card saved on it.
     stripe_customer_id: str | None = None
     card: Card | None = None
+    # Lead credits of charges already invoiced (``billing.credits``): taken off the next
+    # invoice before its card is charged; never negative.
+    credit: Money = Money(0)
 
     @property
     def remaining(self) -> Money:
@@ -132,6 +135,31 @@ def validate_email(field_name: str, value: object) -> str:
     if not _EMAIL.match(email):
         raise AccountError(field_name, f"not an email address: {email!r}")
     return email
+
+
+def validate_threshold(value: Money) -> Money:
+    """R4: the unbilled amount that triggers an invoice at once."""
+    if value <= Money(0):
+        raise AccountError("threshold_cents", "must be positive")
+    if value > MAX_BUDGET:
+        raise AccountError("threshold_cents", f"must be at most {MAX_BUDGET.cents}")
+    return value
+
+
+def validate_locale(value: object) -> Locale:
+    try:
+        return Locale(str(value))
+    except ValueError as error:
+        raise AccountError("locale", "must be 'en' or 'es'") from error
+
+
+def validate_account_manager(manager: AccountManager) -> AccountManager:
+    """R14: the name, phone and email every email ends with."""
+    return AccountManager(
+        name=_require_text("account_manager.name", manager.name),
+        phone=_require_text("account_manager.phone", manager.phone, 40),
+        email=validate_email("account_manager.email", manager.email),
+    )
 
 
 def validate_budget(value: Money) -> Money:

@@ -111,6 +111,26 @@ class PaymentFailed:
         return f"PaymentFailed:{self.invoice_id}:{self.attempt}"
 
 
+@dataclass(frozen=True, slots=True)
+class LeadCredited:
+    """An operator credited a bad lead's charge (``billing.credits``): ``kind`` says how
+    (``unbilled``: taken off the charges not invoiced yet; ``account_credit``: invoiced
+    already, ``invoice_id`` names the invoice, and the amount is credited against the next
+    invoice). At most once per lead, whence the event id."""
+
+    contractor_id: str
+    lead_id: str
+    amount: Money
+    kind: str
+    invoice_id: str | None
+    reason: str
+    credited_at: datetime
+
+    @property
+    def event_id(self) -> str:
+        return f"LeadCredited:{self.lead_id}"
+
+
 BillingEvent = (
     LeadCharged
     | LeadRejected
@@ -119,4 +139,5 @@ BillingEvent = (
     | InvoiceIssued
     | InvoicePaid
     | PaymentFailed
+    | LeadCredited
 )

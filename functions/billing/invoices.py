@@ -97,14 +97,28 @@ class Invoice:
     # for non-payment: when, and since when that pause held.
     reactivated_at: datetime | None = None
     reactivated_paused_since: datetime | None = None
+    # The account credit (lead credits of invoiced charges) taken off this invoice when it
+    # was issued; fixed with its lines. ``amount_due`` is what the card is charged.
+    credit_applied: Money = Money(0)
 
     def __post_init__(self) -> None:
         if not self.lines:
             raise ValueError("an invoice has at least one line: there are no $0 invoices")
+        if self.credit_applied < Money(0) or self.credit_applied > self.total:
+            raise ValueError(
+                f"credit applied {self.credit_applied} must be from $0.00 to the total "
+                f"{self.total}: an invoice is never negative"
+            )
 
     @property
     def total(self) -> Money:
+        """The sum of the leads' prices (R1): what the leads cost, before any credit."""
         return sum((line.amount for line in self.lines), Money(0))
+
+    @property
+    def amount_due(self) -> Money:
+        """What is charged to the card (R6): the total less the credit applied."""
+        return self.total - self.credit_applied
 
     @property
     def paid_with(self) -> Card | None:

@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from functions.billing.account import Account
 from functions.billing.decision import roll_over
+from functions.billing.invoices import FRIDAY, InvoiceKind
+from functions.billing.money import Money
+
+# R3: the Friday run's local hour, as its schedules fire it (``infra/weekly_invoice.py``
+# ``FRIDAY_RUN``; a test keeps the two equal).
+WEEKLY_RUN_HOUR = 6
 
 
 def local_iso(instant: datetime | None, timezone: str) -> str | None:
@@ -60,11 +66,40 @@ def billing_state(account: Account, now: datetime) -> dict[str, Any]:
         },
         "unbilled_cents": current.unbilled.cents,
         "past_due_cents": current.past_due.cents,
+        # Lead credits of invoiced charges, taken off the next invoice before the card pays.
+        "credit_cents": current.credit.cents,
         "threshold_cents": current.threshold.cents,
+        "threshold_remaining_cents": max(current.invoice_headroom, Money(0)).cents,
+        "next_invoice": next_invoice(current, now),
         "grace_ends_at": local_iso(current.grace_ends_at, zone),
         "account_manager": {
             "name": manager.name,
             "phone": manager.phone,
             "email": manager.email,
         },
+    }
+
+
+def next_weekly_run(now: datetime, timezone: str) -> datetime:
+    """R3: the first Friday run after ``now``: Friday 06:00 in ``timezone`` (today's when it
+    is Friday before 06:00 there)."""
+    zone = ZoneInfo(timezone)
+    today = now.astimezone(zone).date()
+    friday = today + timedelta(days=(FRIDAY - today.weekday()) % 7)
+    run = datetime.combine(friday, time(WEEKLY_RUN_HOUR), tzinfo=zone)
+    if run <= now:
+        run = datetime.combine(friday + timedelta(days=7), time(WEEKLY_RUN_HOUR), tzinfo=zone)
+    return run
+
+
+def next_invoice(account: Account, now: datetime) -> dict[str, Any]:
+    """R3, R4: when the next invoice comes. Unbilled charges that reached the threshold are
+    invoiced at once (``threshold``, due now: the accounts stream triggers it within
+    seconds); otherwise the next Friday run invoices whatever is unbilled by then
+    (``weekly``; with nothing unbilled at that time, there is no invoice)."""
+    if account.invoice_due or account.invoice_headroom <= Money(0):
+        return {"kind": InvoiceKind.THRESHOLD.value, "at": local_iso(now, account.timezone)}
+    return {
+        "kind": InvoiceKind.WEEKLY.value,
+        "at": local_iso(next_weekly_run(now, account.timezone), account.timezone),
     }

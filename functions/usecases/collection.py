@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
 
+from functions.adapters.documents import InvoiceDocuments
 from functions.adapters.event_bus import EventBus
 from functions.adapters.invoice_email import render_invoice_email
 from functions.adapters.invoicing import InvoiceStore
@@ -37,11 +38,15 @@ class Collection:
         payments: Callable[[], Payments],
         mailer: SesMailer | None,
         bus: EventBus,
+        documents: InvoiceDocuments | None = None,
     ) -> None:
+        """``mailer`` and ``documents``: given to a collection that emails invoices
+        (``email``), which keeps each email's PDF in ``documents``."""
         self._invoices = invoices
         self._payments = payments
         self._mailer = mailer
         self._bus = bus
+        self._documents = documents
 
     def announce(
         self,
@@ -109,6 +114,8 @@ class Collection:
         now: datetime,
         card_update: str | None = None,
     ) -> Invoice:
+        if not invoice.amount_due:
+            return self._paid_by_credit(invoice, now)
         card, customer = account.card, account.stripe_customer_id
         last = invoice.attempts[-1] if invoice.attempts else None
         if last is not None and last.outcome is AttemptOutcome.UNKNOWN:
@@ -139,7 +146,7 @@ class Collection:
                 number,
                 customer,
                 card.payment_method_id,
-                invoice.total,
+                invoice.amount_due,  # the total less the account credit applied at issue
                 f"CraftJack leads, invoice {invoice.invoice_id}",
             )
         attempt = replace(result.attempt(number, now, card), card_update=card_update)
@@ -148,16 +155,39 @@ class Collection:
             return invoice
         return self._invoices.settle_attempt(invoice, attempt, now)
 
+    def _paid_by_credit(self, invoice: Invoice, now: datetime) -> Invoice:
+        """An invoice whose account credit covers its whole total is paid with no charge:
+        an attempt that asks nothing of Stripe (no card, no PaymentIntent), recorded and
+        settled at once; a run that finds it under way settles the same attempt."""
+        last = invoice.attempts[-1] if invoice.attempts else None
+        if last is not None and last.outcome is AttemptOutcome.UNKNOWN:
+            number = last.number
+        else:
+            number = invoice.next_attempt_number
+            self._invoices.start_attempt(
+                invoice, PaymentAttempt(number, now, AttemptOutcome.UNKNOWN)
+            )
+        paid = PaymentAttempt(number, now, AttemptOutcome.SUCCEEDED)
+        return self._invoices.settle_attempt(invoice, paid, now)
+
     def email(self, invoice: Invoice, account: Account, now: datetime) -> None:
-        """R5: one email per invoice, once its collection has an outcome."""
+        """R5: one email per invoice, once its collection has an outcome.
+
+        Its PDF is kept before it is sent (R13: the contractor downloads it later), so
+        every email sent has its PDF kept; a PDF that cannot be kept sends nothing and
+        gives the claim back, as a failed send does. An email sent again (its claim taken
+        over) carries the PDF kept the first time, even if rendering now gives another.
+        """
         if invoice.status is InvoiceStatus.OPEN:
             return
-        if self._mailer is None:
+        if self._mailer is None or self._documents is None:
             raise RuntimeError("this collection sends no email")
         if not self._invoices.claim_email(invoice.invoice_id, now):
             return
         try:
             rendered = render_invoice_email(invoice, account, sender=self._mailer.sender)
+            kept = self._documents.store(invoice.invoice_id, rendered.pdf, rendered.pdf_filename)
+            rendered = replace(rendered, pdf=kept.content, pdf_filename=kept.filename)
             self._mailer.send(account.billing_email, rendered)
         except Exception:
             self._invoices.release_email(invoice.invoice_id)
@@ -175,7 +205,10 @@ def outcome_events(invoice: Invoice) -> list[BillingEvent]:
         paid = next(a for a in invoice.attempts if a.outcome is AttemptOutcome.SUCCEEDED)
         events: list[BillingEvent] = [
             InvoicePaid(
-                invoice.contractor_id, invoice.invoice_id, invoice.total, paid.payment_intent_id
+                invoice.contractor_id,
+                invoice.invoice_id,
+                invoice.amount_due,
+                paid.payment_intent_id,
             )
         ]
         if invoice.reactivated_at and invoice.reactivated_paused_since:
@@ -193,7 +226,7 @@ def outcome_events(invoice: Invoice) -> list[BillingEvent]:
             PaymentFailed(
                 invoice.contractor_id,
                 invoice.invoice_id,
-                invoice.total,
+                invoice.amount_due,
                 last.number,
                 last.decline_code or last.outcome.value,
             )

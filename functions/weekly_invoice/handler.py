@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.adapters import clock
 from functions.adapters.accounts import AccountStore
+from functions.adapters.documents import InvoiceDocuments
 from functions.adapters.event_bus import EventBus
 from functions.adapters.invoicing import InvoiceStore
 from functions.adapters.mailer import SesMailer
@@ -47,6 +48,7 @@ run = BillingRun(
         payments,
         SesMailer(boto3.client("sesv2"), settings.email_sender, settings.email_configuration_set),
         EventBus(boto3.client("events"), settings.event_bus_name),
+        InvoiceDocuments(boto3.client("s3"), settings.documents_bucket),
     ),
     sqs=boto3.client("sqs"),
     queue_url=settings.invoice_queue_url,

@@ -153,13 +153,13 @@ def test_a_card_set_up_in_the_browser_is_confirmed_and_saved(local: LocalClient,
     assert response.json()["card"]["last4"] == "4242"
 
 
-def test_a_token_without_the_billing_scope_is_forbidden(local: LocalClient, account: str):
+def test_a_token_without_the_billing_scope_is_unauthorized(local: LocalClient, account: str):
     token = local.token(contractor_id=account, scope="openid")
     before = len(_card_updated_calls(local, SETUP_INTENT))
 
     response = local.request("POST", SETUP_INTENT, token=token)
 
-    assert response.status_code == 403
+    assert response.status_code == 401
     assert len(_card_updated_calls(local, SETUP_INTENT)) == before
 
 

@@ -212,9 +212,9 @@ def test_a_contractor_access_token_with_the_scope_reaches_the_method_with_its_cl
         ),
         pytest.param(ISSUER.issue(role="admin"), 401, id="an admin token"),
         pytest.param(
-            ISSUER.issue(contractor_id="c-1", scope="billing/read openid"), 403, id="no scope"
+            ISSUER.issue(contractor_id="c-1", scope="billing/read openid"), 401, id="no scope"
         ),
-        pytest.param(ISSUER.issue(contractor_id="c-1"), 403, id="no scope claim"),
+        pytest.param(ISSUER.issue(contractor_id="c-1"), 401, id="no scope claim"),
     ],
 )
 def test_a_cognito_method_with_scopes_refuses_what_api_gateway_refuses(token, status):
@@ -224,7 +224,7 @@ def test_a_cognito_method_with_scopes_refuses_what_api_gateway_refuses(token, st
 def test_a_scope_is_a_whole_word_of_the_scope_claim():
     token = ISSUER.issue(contractor_id="c-1", scope="billing/contractors billing")
 
-    assert _authorize(CONTRACTOR_METHOD, token)[0] == 403
+    assert _authorize(CONTRACTOR_METHOD, token)[0] == 401
 
 
 def test_a_method_without_authorization_takes_no_token():
@@ -234,7 +234,7 @@ def test_a_method_without_authorization_takes_no_token():
 
 
 def test_an_iam_method_takes_an_admin_token_only():
-    assert _authorize(_method("AWS_IAM"), None)[0] == 401
+    assert _authorize(_method("AWS_IAM"), None)[0] == 403
     assert _authorize(_method("AWS_IAM"), ISSUER.issue(role="admin"))[0] is None
     contractor = ISSUER.issue(contractor_id="c-1", scope="billing/contractor")
     assert _authorize(_method("AWS_IAM"), contractor)[0] == 403

@@ -52,7 +52,7 @@ def test_the_local_endpoints_answer(client_fixture, request):
     token = client.token(role="admin")
     assert token.count(".") == 2
     anonymous = client.request("POST", "/admin/accounts", json={"contractor_id": "nobody"})
-    assert anonymous.status_code == 401
+    assert anonymous.status_code == 403
 
 
 def test_clock_requests_that_are_not_moves_are_refused(fixture_client):
@@ -86,7 +86,7 @@ def test_tables_and_queues_carry_the_template_names(fixture_client):
 def test_admin_routes_take_only_an_admin_token(fixture_client):
     contractor = fixture_client.contractor_token("c-auth")
     garbage = fixture_client.request("POST", "/admin/accounts", token="not-a-jwt", json={})
-    assert garbage.status_code == 401
+    assert garbage.status_code == 403
     assert (
         fixture_client.request(
             "POST", "/admin/accounts", token=contractor, json={"contractor_id": "c-auth"}
@@ -105,7 +105,7 @@ def test_contractor_routes_take_only_a_contractor_token_and_see_its_claims(fixtu
         fixture_client.request("GET", "/me", token=fixture_client.admin_token()).status_code == 401
     )
     no_scope = fixture_client.token(contractor_id="c-me", scope="other/scope")
-    assert fixture_client.request("GET", "/me", token=no_scope).status_code == 403
+    assert fixture_client.request("GET", "/me", token=no_scope).status_code == 401
     response = fixture_client.request("GET", "/me", token=fixture_client.contractor_token("c-me"))
     assert response.status_code == 200
     body = response.json()

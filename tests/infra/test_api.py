@@ -178,7 +178,7 @@ def test_only_the_webhook_is_open_without_authorization(
     ] == [WEBHOOK_ROUTE]
 
 
-def test_the_stage_logs_access_traces_and_throttles_the_webhook_further(
+def test_the_stage_logs_access_traces_and_throttles_money_and_the_webhook_further(
     synthesized: Synthesized,
 ) -> None:
     (stage,) = [
@@ -197,6 +197,16 @@ def test_the_stage_logs_access_traces_and_throttles_the_webhook_further(
             "ThrottlingBurstLimit": 100,
             "ThrottlingRateLimit": 50,
         },
+        *(
+            {
+                "DataTraceEnabled": False,
+                "HttpMethod": "POST",
+                "ResourcePath": path,
+                "ThrottlingBurstLimit": 10,
+                "ThrottlingRateLimit": 5,
+            }
+            for path in ("/~1me~1card~1confirm", "/~1me~1card~1setup-intent", "/~1me~1pay")
+        ),
         {
             "DataTraceEnabled": False,
             "HttpMethod": "POST",
@@ -205,6 +215,34 @@ def test_the_stage_logs_access_traces_and_throttles_the_webhook_further(
             "ThrottlingRateLimit": 20,
         },
     ]
+
+
+def test_money_moving_routes_are_throttled_below_the_reads_and_every_route_is_throttled(
+    synthesized: Synthesized, methods: dict[tuple[str, str], dict[str, Any]]
+) -> None:
+    (stage,) = [
+        stage["Properties"] for stage in synthesized.of_type("AWS::ApiGateway::Stage").values()
+    ]
+    # A setting's ResourcePath is "/" and the resource's path with "/" escaped as "~1".
+    limits = {
+        (setting["HttpMethod"], setting["ResourcePath"][1:].replace("~1", "/")): (
+            setting["ThrottlingRateLimit"],
+            setting["ThrottlingBurstLimit"],
+        )
+        for setting in stage["MethodSettings"]
+    }
+    stage_default = limits.pop(("*", "*"))
+
+    # Every method falls under the stage default; each override names a method of the API.
+    assert set(limits) <= set(methods)
+    # R11: paying and saving a card reach Stripe; they get a tenth of the stage's rate.
+    for route in CARD_ROUTES:
+        rate, burst = limits[route]
+        assert rate * 10 == stage_default[0]
+        assert burst * 10 == stage_default[1]
+    # The other contractor routes and the operator routes take the stage default.
+    for route in BILLING_ROUTES | OPERATOR_ROUTES:
+        assert route not in limits
 
 
 def test_the_api_is_regional(synthesized: Synthesized) -> None:

@@ -51,6 +51,7 @@ def test_its_environment_is_exactly_what_card_updated_settings_read(
         "EVENT_BUS_NAME",
         "EMAIL_SENDER",
         "EMAIL_CONFIGURATION_SET",
+        "DOCUMENTS_BUCKET",
     }
 
 
@@ -111,7 +112,7 @@ def test_it_uses_only_the_services_it_needs(synthesized: Synthesized) -> None:
         for action in actions_of(statement)
     }
 
-    assert services == {"dynamodb", "events", "logs", "secretsmanager", "ses", "xray"}
+    assert services == {"dynamodb", "events", "logs", "s3", "secretsmanager", "ses", "xray"}
 
 
 def test_nothing_reads_a_stream_or_a_queue_into_it(synthesized: Synthesized) -> None:

@@ -80,6 +80,7 @@ def test_api_reads_invoices_and_stripes_keys_and_publishes_to_the_stacks_resourc
         "INVOICES_TABLE",
         "STRIPE_SECRET_NAME",
         "EVENT_BUS_NAME",
+        "DOCUMENTS_BUCKET",
     }
     assert variables["EVENT_BUS_NAME"] == {"Ref": names.EVENT_BUS_LOGICAL_ID}
     assert variables["INVOICES_TABLE"] == {"Ref": names.TABLE_LOGICAL_IDS["invoices"]}

@@ -178,7 +178,8 @@ def test_api_uses_dynamodb_stripes_secret_the_bus_logs_and_tracing_only(
         for action in actions_of(statement)
     }
 
-    assert services == {"dynamodb", "events", "logs", "secretsmanager", "xray"}
+    # s3: the invoice PDFs the emails carried (tests/infra/test_documents.py).
+    assert services == {"dynamodb", "events", "logs", "s3", "secretsmanager", "xray"}
     assert granted(synthesized, names.API, "secretsmanager:") == {
         "secretsmanager:GetSecretValue": [SECRET]
     }

@@ -68,6 +68,7 @@ def test_its_environment_is_exactly_what_weekly_invoice_settings_read(
         "STRIPE_SECRET_NAME",
         "EMAIL_SENDER",
         "EMAIL_CONFIGURATION_SET",
+        "DOCUMENTS_BUCKET",
     }
 
 
@@ -387,7 +388,16 @@ def test_the_function_uses_only_the_services_it_needs(synthesized: Synthesized) 
         for action in actions_of(statement)
     }
 
-    assert services == {"dynamodb", "events", "logs", "secretsmanager", "ses", "sqs", "xray"}
+    assert services == {
+        "dynamodb",
+        "events",
+        "logs",
+        "s3",
+        "secretsmanager",
+        "ses",
+        "sqs",
+        "xray",
+    }
 
 
 # ----------------------------------------------------------------------- Stripe's secret

@@ -172,3 +172,67 @@ def test_invoices_are_listed_newest_first_a_page_at_a_time_and_shown_with_their_
     ]
     assert detail["attempts"] == []
     assert call(api, "GET", "/admin/invoices/nope~W2026-11-20")[0] == 404
+
+
+def test_the_ledger_of_an_account_is_listed_in_the_order_it_was_recorded_a_page_at_a_time(
+    api, on_lead, aws, clock: Clock
+):
+    # Given an account with a period start, two charges and an invoice
+    clock.set("2026-11-20T08:00:00-06:00")
+    opened = {**VALID, "timezone": "America/Chicago", "signed_up_at": "2026-11-20T08:00:00-06:00"}
+    assert call(api, "POST", "/admin/accounts", opened)[0] == 201
+    clock.set("2026-11-20T09:30:00-06:00")
+    deliver(
+        on_lead,
+        records_for(
+            aws,
+            [
+                lead("L1", 1_000, at="2026-11-20T09:00:00-06:00"),
+                lead("L2", 2_000, at="2026-11-20T09:10:00-06:00"),
+            ],
+        ),
+    )
+    clock.set("2026-11-20T10:00:00-06:00")
+    invoice_id = weekly_invoice_id("c-1", date(2026, 11, 20))
+    InvoiceStore().issue("c-1", invoice_id, InvoiceKind.WEEKLY, clock.now())
+    stored = sorted(LedgerEntryModel.query("c-1"), key=lambda entry: entry.recorded_key)
+
+    # When the operator pages through it, two at a time
+    got, cursor = [], None
+    while True:
+        query = "?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        status, page = call(api, "GET", f"/admin/accounts/c-1/ledger{query}")
+        assert status == 200, page
+        got += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+
+    # Then every entry comes once, oldest first, in the account's local time
+    assert [item["entry_id"] for item in got] == [entry.entry_id for entry in stored]
+    assert [item["kind"] for item in got] == [
+        "budget_period_started",
+        "charge",
+        "charge",
+        "invoice_issued",
+    ]
+    assert got[1]["recorded_at"] == "2026-11-20T09:30:00-06:00"
+    assert (got[1]["lead_id"], got[1]["amount_cents"], got[1]["invoice_id"]) == (
+        "L1",
+        1_000,
+        invoice_id,
+    )
+    assert (got[3]["amount_cents"], got[3]["detail"], got[3]["reason"]) == (
+        3_000,
+        invoice_id,
+        "weekly",
+    )
+
+
+def test_the_ledger_of_an_unknown_account_answers_404_and_a_bad_cursor_400(api):
+    status, body = call(api, "GET", "/admin/accounts/nobody/ledger")
+    assert (status, body["error"]) == (404, "account_not_found")
+    call(api, "POST", "/admin/accounts", VALID)
+    for query in ["limit=0", "limit=101", "cursor=garbage"]:
+        status, body = call(api, "GET", f"/admin/accounts/c-1/ledger?{query}")
+        assert (status, body["error"]) == (400, "invalid_request"), query

@@ -4,17 +4,28 @@
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
 from types import ModuleType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from functions.adapters.accounts import card_item
-from functions.adapters.models import AccountModel
+from functions.adapters.invoicing import InvoiceStore
+from functions.adapters.models import AccountModel, LedgerEntryModel
 from functions.billing.account import MAX_BUDGET
-from functions.billing.invoices import Card
+from functions.billing.invoices import (
+    AttemptOutcome,
+    Card,
+    InvoiceKind,
+    PaymentAttempt,
+    weekly_invoice_id,
+)
+from functions.usecases.billing_view import WEEKLY_RUN_HOUR
 from tests.integration.conftest import Clock
 from tests.integration.steps import (
+    EARLIER_SIGNUP,
     account,
     deliver,
     events,
@@ -47,6 +58,54 @@ def save_card(card: Card, contractor_id: str = "c-1") -> None:
     AccountModel(contractor_id).update(actions=[AccountModel.card.set(card_item(card))])
 
 
+CHICAGO = ZoneInfo("America/Chicago")
+
+
+def chicago(day: str, hour: int, minute: int = 0) -> str:
+    """``day`` at ``hour:minute`` in Chicago, ISO 8601 with the offset of that day."""
+    local = datetime.combine(date.fromisoformat(day), datetime.min.time(), tzinfo=CHICAGO)
+    return local.replace(hour=hour, minute=minute).isoformat()
+
+
+def bill_friday(
+    on_lead: ModuleType,
+    aws: Resources,
+    clock: Clock,
+    friday: str,
+    leads: list[tuple[str, int]],
+    contractor_id: str = "c-1",
+) -> str:
+    """Deliver ``leads`` (id, price) to ``contractor_id`` at 09:00 on ``friday`` in
+    Chicago, then issue that Friday's weekly invoice at 10:00; its id."""
+    clock.set(chicago(friday, 10))
+    deliver(
+        on_lead,
+        records_for(
+            aws,
+            [lead(lead_id, price, contractor_id, chicago(friday, 9)) for lead_id, price in leads],
+        ),
+    )
+    invoice_id = weekly_invoice_id(contractor_id, date.fromisoformat(friday))
+    assert InvoiceStore().issue(contractor_id, invoice_id, InvoiceKind.WEEKLY, clock.now())
+    return invoice_id
+
+
+def pages(api: ModuleType, path: str, limit: int, contractor: str = "c-1") -> list[dict]:
+    """Every page of a listing, following ``next_cursor`` until it is null."""
+    got: list[dict] = []
+    cursor = None
+    while True:
+        query = f"?limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+        status, body = call(api, "GET", path + query, contractor=contractor)
+        assert status == 200, body
+        assert len(body["items"]) <= limit
+        got.append(body)
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return got
+        assert len(body["items"]) == limit  # only a full page says there is more
+
+
 # ---------------------------------------------------------------- GET /me/billing
 
 
@@ -74,6 +133,85 @@ def test_r13_a_card_past_its_expiry_month_in_the_accounts_timezone_shows_expired
     assert call(api, "GET", "/me/billing")[1]["card"]["expired"] is True
     clock.set("2026-11-30T23:59:59-06:00")
     assert call(api, "GET", "/me/billing")[1]["card"]["expired"] is False
+
+
+def test_r13_the_billing_state_says_how_far_the_threshold_is_and_when_the_next_invoice_comes(
+    api, on_lead, aws: Resources, clock: Clock
+):
+    # Given an account with $45.00 unbilled, a Wednesday afternoon in Chicago
+    open_contractor()
+    clock.set("2026-11-18T09:00:00-06:00")
+    deliver(on_lead, records_for(aws, [lead("L1", 4_500, at="2026-11-18T08:00:00-06:00")]))
+    clock.set("2026-11-18T15:00:00-06:00")
+    # When the contractor reads their billing
+    status, body = call(api, "GET", "/me/billing")
+    # Then it shows every R13 field, the threshold's distance and the Friday run to come
+    assert status == 200
+    assert (body["status"], body["pauses"], body["grace_ends_at"]) == ("active", [], None)
+    assert body["budget"] == {
+        "monthly_cents": 100_000,
+        "spent_cents": 4_500,
+        "remaining_cents": 95_500,
+        "period_start": "2026-11-15T00:00:00-06:00",
+        "next_reset": "2026-12-15T00:00:00-06:00",
+    }
+    assert (body["unbilled_cents"], body["past_due_cents"], body["credit_cents"]) == (4_500, 0, 0)
+    assert (body["threshold_cents"], body["threshold_remaining_cents"]) == (20_000, 15_500)
+    assert body["next_invoice"] == {"kind": "weekly", "at": "2026-11-20T06:00:00-06:00"}
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        ("2026-11-20T05:59:59-06:00", "2026-11-20T06:00:00-06:00"),  # Friday, before the run
+        ("2026-11-20T06:00:00-06:00", "2026-11-27T06:00:00-06:00"),  # the run's instant
+        ("2026-11-21T00:30:00-06:00", "2026-11-27T06:00:00-06:00"),  # Saturday
+        ("2026-11-21T05:30:00Z", "2026-11-27T06:00:00-06:00"),  # Friday in UTC, not in Chicago
+        ("2026-10-29T12:00:00-05:00", "2026-10-30T06:00:00-05:00"),  # before the DST change
+        ("2026-10-30T07:00:00-05:00", "2026-11-06T06:00:00-06:00"),  # across it
+    ],
+)
+def test_r3_the_next_weekly_invoice_is_the_next_friday_0600_in_the_accounts_timezone(
+    api, clock: Clock, now: str, expected: str
+):
+    open_contractor(signup=EARLIER_SIGNUP)
+    clock.set(now)
+    assert call(api, "GET", "/me/billing")[1]["next_invoice"] == {"kind": "weekly", "at": expected}
+
+
+def test_r3_the_next_weekly_run_is_the_hour_the_schedules_fire():
+    from infra.weekly_invoice import FRIDAY_RUN
+
+    assert f"cron(0 {WEEKLY_RUN_HOUR} ? * FRI *)" == FRIDAY_RUN
+
+
+def test_r4_unbilled_charges_at_the_threshold_are_invoiced_now_not_on_friday(
+    api, on_lead, aws: Resources, clock: Clock
+):
+    # Given charges that reach the account's threshold (20000)
+    open_contractor()
+    clock.set("2026-11-18T09:00:00-06:00")
+    deliver(
+        on_lead,
+        records_for(
+            aws,
+            [
+                lead("L1", 12_000, at="2026-11-18T08:00:00-06:00"),
+                lead("L2", 8_000, at="2026-11-18T08:30:00-06:00"),
+            ],
+        ),
+    )
+    assert account().invoice_due
+    # When the contractor reads their billing before the threshold invoice is issued
+    _, body = call(api, "GET", "/me/billing")
+    # Then the next invoice is the threshold's, due now, and nothing is left to the threshold
+    assert body["next_invoice"] == {"kind": "threshold", "at": "2026-11-18T09:00:00-06:00"}
+    assert (body["unbilled_cents"], body["threshold_remaining_cents"]) == (20_000, 0)
+    # And once it is issued, the next one is Friday's again
+    InvoiceStore().issue("c-1", "c-1~T000000", InvoiceKind.THRESHOLD, clock.now())
+    _, body = call(api, "GET", "/me/billing")
+    assert body["next_invoice"] == {"kind": "weekly", "at": "2026-11-20T06:00:00-06:00"}
+    assert (body["unbilled_cents"], body["threshold_remaining_cents"]) == (0, 20_000)
 
 
 def test_r13_no_card_on_file_shows_null(api):
@@ -233,3 +371,226 @@ def test_r7_a_budget_change_after_the_period_ended_applies_to_the_new_period(
     assert (item.spent_cents, item.remaining_cents, item.prev_remaining_cents) == (0, 5_000, 0)
     assert len(ledger(kind="account_reactivated")) == 1
     assert len(events(aws, "AccountReactivated")) == 1
+
+
+# ---------------------------------------------------------------- GET /me/invoices
+
+
+FRIDAYS = ["2026-10-16", "2026-10-23", "2026-10-30", "2026-11-06", "2026-11-13"]
+
+
+@pytest.mark.parametrize("limit", [1, 2, 5, 100])
+def test_r13_the_contractors_invoices_come_newest_first_a_page_at_a_time(
+    api, on_lead, aws: Resources, clock: Clock, limit: int
+):
+    # Given five weekly invoices
+    open_contractor(signup=EARLIER_SIGNUP)
+    issued = [
+        bill_friday(on_lead, aws, clock, friday, [(f"L{week}", 1_000 + week)])
+        for week, friday in enumerate(FRIDAYS)
+    ]
+    # When the contractor pages through them
+    listing = pages(api, "/me/invoices", limit)
+    # Then every invoice comes once, newest first, in as few pages as the limit allows
+    got = [item["invoice_id"] for page in listing for item in page["items"]]
+    assert got == issued[::-1]
+    assert len(listing) == -(-len(issued) // limit)
+    newest = listing[0]["items"][0]
+    assert newest == {
+        "invoice_id": "c-1~W2026-11-13",
+        "contractor_id": "c-1",
+        "kind": "weekly",
+        "status": "open",
+        "issued_at": "2026-11-13T10:00:00-06:00",
+        "total_cents": 1_004,
+        "credit_applied_cents": 0,
+        "amount_due_cents": 1_004,
+    }
+    # Before the DST change, the offset of that day
+    assert listing[-1]["items"][-1]["issued_at"] == "2026-10-16T10:00:00-05:00"
+
+
+def test_r13_a_contractor_without_invoices_gets_an_empty_list(api):
+    open_contractor()
+    assert call(api, "GET", "/me/invoices") == (200, {"items": [], "next_cursor": None})
+
+
+def test_r13_an_invoice_shows_its_leads_attempts_and_total(
+    api, on_lead, aws: Resources, clock: Clock
+):
+    # Given an invoice of two leads, declined once, then paid with a card
+    open_contractor()
+    invoice_id = bill_friday(on_lead, aws, clock, "2026-11-20", [("L1", 4_500), ("L2", 3_000)])
+    store = InvoiceStore()
+    invoice = store.get(invoice_id)
+    assert invoice is not None
+    clock.set("2026-11-20T10:01:00-06:00")
+    store.start_attempt(invoice, PaymentAttempt(1, clock.now(), AttemptOutcome.UNKNOWN))
+    store.settle_attempt(
+        invoice,
+        PaymentAttempt(1, clock.now(), AttemptOutcome.DECLINED, "pi_1", "card_declined"),
+        clock.now(),
+    )
+    clock.set("2026-11-21T08:00:00-06:00")
+    card = Card("pm_2", "mastercard", "4444", 3, 2029)
+    store.start_attempt(invoice, PaymentAttempt(2, clock.now(), AttemptOutcome.UNKNOWN))
+    store.settle_attempt(
+        invoice,
+        PaymentAttempt(2, clock.now(), AttemptOutcome.SUCCEEDED, "pi_2", card=card),
+        clock.now(),
+    )
+    # When the contractor opens it
+    status, body = call(api, "GET", f"/me/invoices/{invoice_id}")
+    # Then it shows every lead with its date, category and price, each attempt, the total
+    assert status == 200
+    assert body == {
+        "invoice_id": invoice_id,
+        "contractor_id": "c-1",
+        "kind": "weekly",
+        "status": "paid",
+        "issued_at": "2026-11-20T10:00:00-06:00",
+        "total_cents": 7_500,
+        "credit_applied_cents": 0,
+        "amount_due_cents": 7_500,
+        "lead_count": 2,
+        "lines": [
+            {
+                "lead_id": "L1",
+                "delivered_at": "2026-11-20T09:00:00-06:00",
+                "category": "roofing",
+                "amount_cents": 4_500,
+            },
+            {
+                "lead_id": "L2",
+                "delivered_at": "2026-11-20T09:00:00-06:00",
+                "category": "roofing",
+                "amount_cents": 3_000,
+            },
+        ],
+        "attempts": [
+            {
+                "number": 1,
+                "at": "2026-11-20T10:01:00-06:00",
+                "payment_intent_id": "pi_1",
+                "outcome": "declined",
+                "decline_code": "card_declined",
+            },
+            {
+                "number": 2,
+                "at": "2026-11-21T08:00:00-06:00",
+                "payment_intent_id": "pi_2",
+                "outcome": "succeeded",
+                "decline_code": None,
+            },
+        ],
+        "paid_with": {"brand": "mastercard", "last4": "4444"},
+    }
+
+
+def test_r13_an_unknown_invoice_answers_404(api):
+    open_contractor()
+    status, body = call(api, "GET", "/me/invoices/c-1~W2026-11-20")
+    assert (status, body) == (
+        404,
+        {"error": "invoice_not_found", "message": "no invoice 'c-1~W2026-11-20'"},
+    )
+
+
+# ---------------------------------------------------------------- GET /me/ledger
+
+
+def test_r12_r13_the_ledger_shows_every_entry_in_the_order_it_was_recorded(
+    api, on_lead, aws: Resources, clock: Clock
+):
+    # Given a charge, a lead that does not fit the budget (rejected, the account paused),
+    # and an invoice
+    open_contractor(budget=10_000)
+    clock.set("2026-11-20T09:00:00-06:00")
+    deliver(on_lead, records_for(aws, [lead("L1", 6_000, at="2026-11-20T08:00:00-06:00")]))
+    clock.set("2026-11-20T09:30:00-06:00")
+    deliver(on_lead, records_for(aws, [lead("L2", 5_000, at="2026-11-20T09:10:00-06:00")]))
+    clock.set("2026-11-20T10:00:00-06:00")
+    invoice_id = weekly_invoice_id("c-1", date(2026, 11, 20))
+    InvoiceStore().issue("c-1", invoice_id, InvoiceKind.WEEKLY, clock.now())
+    # When the contractor reads their ledger
+    status, body = call(api, "GET", "/me/ledger")
+    # Then each entry shows what it records, in local time, oldest first
+    assert status == 200
+    assert body["next_cursor"] is None
+    period, charge, rejected, paused, issued = body["items"]
+    assert period == {
+        "entry_id": "period#2026-11-15T06:00:00.000000Z",
+        "kind": "budget_period_started",
+        "recorded_at": "2026-11-15T11:00:00-06:00",
+        "amount_cents": 0,
+        "period_start": "2026-11-15T00:00:00-06:00",
+    }
+    assert charge == {
+        "entry_id": "lead#L1",
+        "kind": "charge",
+        "recorded_at": "2026-11-20T09:00:00-06:00",
+        "amount_cents": 6_000,
+        "lead_id": "L1",
+        "category": "roofing",
+        "delivered_at": "2026-11-20T08:00:00-06:00",
+        "invoice_id": invoice_id,
+    }
+    assert rejected == {
+        "entry_id": "lead#L2",
+        "kind": "lead_rejected",
+        "recorded_at": "2026-11-20T09:30:00-06:00",
+        "amount_cents": 0,
+        "lead_id": "L2",
+        "category": "roofing",
+        "delivered_at": "2026-11-20T09:10:00-06:00",
+        "reason": "budget",
+        "detail": rejected["detail"],
+    }
+    assert (paused["kind"], paused["reason"]) == ("account_paused", "budget")
+    assert paused["recorded_at"] == "2026-11-20T09:30:00-06:00"
+    assert issued["kind"] == "invoice_issued"
+    assert (issued["amount_cents"], issued["detail"]) == (6_000, invoice_id)
+
+
+@pytest.mark.parametrize("limit", [1, 3, 100])
+def test_r13_the_ledger_pages_have_no_gap_and_no_repeat(
+    api, on_lead, aws: Resources, clock: Clock, limit: int
+):
+    # Given a ledger of a dozen entries
+    open_contractor(signup=EARLIER_SIGNUP)
+    for week, friday in enumerate(FRIDAYS[:3]):
+        bill_friday(on_lead, aws, clock, friday, [(f"L{week}a", 1_000), (f"L{week}b", 2_000)])
+    stored = sorted(LedgerEntryModel.query("c-1"), key=lambda entry: entry.recorded_key)
+    assert len(stored) >= 10
+    # When the contractor pages through it
+    listing = pages(api, "/me/ledger", limit)
+    # Then every entry comes exactly once, in the order it was recorded
+    got = [item["entry_id"] for page in listing for item in page["items"]]
+    assert got == [entry.entry_id for entry in stored]
+    assert len(listing) == -(-len(stored) // limit)
+
+
+@pytest.mark.parametrize("route", ["/me/invoices", "/me/ledger"])
+@pytest.mark.parametrize(
+    "query",
+    ["limit=0", "limit=101", "limit=-1", "limit=ten", "limit=2.5", "cursor=" + "A" * 1025],
+)
+def test_a_listing_refuses_a_bad_limit_or_cursor_with_400(api, route: str, query: str):
+    open_contractor()
+    status, body = call(api, "GET", f"{route}?{query}")
+    assert status == 400, body
+    assert body["error"] == "invalid_request"
+    assert query.split("=")[0] in body["message"]
+
+
+@pytest.mark.parametrize("route", ["/me/invoices", "/me/ledger", "/me/invoices/c-1~W2026-11-20"])
+def test_the_read_routes_require_verified_claims(api, route: str):
+    open_contractor()
+    status, body = call(api, "GET", route, contractor=None)
+    assert (status, body["error"]) == (401, "unauthenticated")
+
+
+@pytest.mark.parametrize("route", ["/me/invoices", "/me/ledger", "/me/invoices/nobody~W2026-11-20"])
+def test_the_read_routes_of_a_contractor_without_an_account_answer_404(api, route: str):
+    status, body = call(api, "GET", route, contractor="nobody")
+    assert (status, body["error"]) == (404, "account_not_found")

@@ -21,6 +21,7 @@ from functions.adapters.models import TABLE_MODELS, bind_tables
 REGION = "us-east-1"
 TABLES = {key: f"test-{key}" for key in TABLE_MODELS}
 BUS = "lead-billing"
+DOCUMENTS_BUCKET = "test-documents"
 
 ENVIRONMENT = {
     "AWS_DEFAULT_REGION": REGION,
@@ -34,6 +35,7 @@ ENVIRONMENT = {
     "QUARANTINE_TABLE": TABLES["quarantine"],
     "NOTICES_TABLE": TABLES["notices"],
     "EVENT_BUS_NAME": BUS,
+    "DOCUMENTS_BUCKET": DOCUMENTS_BUCKET,
     "POWERTOOLS_SERVICE_NAME": "lead-billing",
     "POWERTOOLS_METRICS_NAMESPACE": "LeadBilling",
     "POWERTOOLS_TRACE_DISABLED": "true",
@@ -60,10 +62,14 @@ class Resources:
 
 
 def create_resources() -> Resources:
-    """Tables from the PynamoDB models, the bus with a queue that receives every event."""
+    """Tables from the PynamoDB models, the bus with a queue that receives every event,
+    the documents bucket (versioned, as the stack's)."""
     bind_tables(TABLES)
     for model in TABLE_MODELS.values():
         model.create_table(wait=True)
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=DOCUMENTS_BUCKET)
+    s3.put_bucket_versioning(Bucket=DOCUMENTS_BUCKET, VersioningConfiguration={"Status": "Enabled"})
     sqs = boto3.client("sqs")
     quarantine = sqs.create_queue(QueueName="test-quarantine")["QueueUrl"]
     events_queue = sqs.create_queue(QueueName="test-events")["QueueUrl"]
