@@ -257,7 +257,9 @@ class BudgetPeriods:
         write.entries.append(
             ledger_entry(
                 snapshot.contractor_id,
-                f"budget#{instant(now)}",
+                # The instant and the change: two changes at one instant are two entries.
+                f"budget#{instant(now)}#{snapshot.monthly_budget.cents}>"
+                f"{changed.monthly_budget.cents}",
                 "budget_changed",
                 now,
                 amount_cents=changed.monthly_budget.cents,

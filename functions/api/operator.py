@@ -62,7 +62,7 @@ class NewAccount(BaseModel):
     account_manager: AccountManagerBody | None = None
 
 
-@router.post("/admin/accounts")
+@router.post("/admin/accounts", status_code=201)
 @tracer.capture_method
 def create_account(body: Annotated[NewAccount, Body()]) -> Response[dict[str, Any]]:
     now = clock.now()

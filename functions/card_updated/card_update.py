@@ -184,7 +184,7 @@ class CardUpdate:
             if _unchanged(invoice, after):
                 continue
             if after.status is InvoiceStatus.PAID:
-                collected += after.total
+                collected += after.amount_due
             self._collection.announce(after, account, now)
         if collected:
             logger.info(

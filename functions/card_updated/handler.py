@@ -97,7 +97,7 @@ def _contractor() -> str:
     return contractor_id(app.current_event.raw_event)
 
 
-@app.post("/me/card/setup-intent")
+@app.post("/me/card/setup-intent", status_code=201)
 @tracer.capture_method
 def create_setup_intent(
     body: Annotated[NoFields | None, Body()] = None,
@@ -256,7 +256,9 @@ def _unreadable_body(error: ValueError) -> Response[dict[str, Any]]:
 @app.exception_handler(ServiceError)
 def _service_error(error: ServiceError) -> Response[dict[str, Any]]:
     # Powertools' HTTP errors (BadRequestError, ...) keep their status, in the Error shape.
-    code = HTTPStatus(error.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+    known = error.status_code in HTTPStatus._value2member_map_
+    phrase = HTTPStatus(error.status_code).phrase if known else "error"
+    code = phrase.lower().replace(" ", "_").replace("-", "_")
     return _error(error.status_code, code, str(error.msg))
 
 

@@ -307,3 +307,14 @@ def test_an_unexpected_error_is_a_500_json_error_without_its_details(
             status, body = call(functions["api"], "GET", "/me/billing")
             assert (status, body["error"]) == (500, "internal_error")
             assert "secret detail" not in json.dumps(body)
+
+
+def test_a_powertools_http_error_keeps_its_status_in_the_error_shape(functions, monkeypatch):
+    from aws_lambda_powertools.event_handler.exceptions import BadRequestError
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise BadRequestError("not like this")
+
+    monkeypatch.setattr("functions.api.contractor.contractor_billing", refused)
+    status, body = call(functions["api"], "GET", "/me/billing")
+    assert (status, body) == (400, {"error": "bad_request", "message": "not like this"})
