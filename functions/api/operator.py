@@ -24,10 +24,12 @@ from functions.api.services import current
 from functions.billing.account import (
     DEFAULT_THRESHOLD,
     MAX_BUDGET,
+    AccountError,
     AccountManager,
     open_account,
 )
 from functions.billing.errors import InvoiceNotFound
+from functions.billing.invoices import BILLING_TIMEZONES
 from functions.billing.money import Money
 from functions.billing.payments import PaymentsError
 from functions.usecases.billing_view import billing_state
@@ -66,6 +68,10 @@ class NewAccount(BaseModel):
 @tracer.capture_method
 def create_account(body: Annotated[NewAccount, Body()]) -> Response[dict[str, Any]]:
     now = clock.now()
+    if body.timezone not in BILLING_TIMEZONES:
+        # R3: only these timezones have a Friday run; an account elsewhere would never be
+        # invoiced weekly.
+        raise AccountError("timezone", f"must be one of {', '.join(BILLING_TIMEZONES)}")
     manager = body.account_manager
     account = open_account(
         contractor_id=body.contractor_id,
