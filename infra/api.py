@@ -48,6 +48,22 @@ WEBHOOK_PATH = "/webhooks/stripe"
 WEBHOOK_THROTTLING_RATE_LIMIT = 20
 WEBHOOK_THROTTLING_BURST_LIMIT = 40
 
+# API Gateway's own refusals (before any function runs) answer like the functions do: a
+# machine-readable ``error`` code and a human ``message``. local/gateway.py mirrors these.
+GATEWAY_RESPONSES: tuple[tuple[apigateway.ResponseType, str], ...] = (
+    (apigateway.ResponseType.UNAUTHORIZED, "unauthorized"),
+    (apigateway.ResponseType.ACCESS_DENIED, "forbidden"),
+    (apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN, "missing_authentication_token"),
+    (apigateway.ResponseType.THROTTLED, "throttled"),
+    (apigateway.ResponseType.DEFAULT_4_XX, "request_refused"),
+    (apigateway.ResponseType.DEFAULT_5_XX, "gateway_error"),
+)
+
+
+def gateway_response_template(code: str) -> str:
+    """The application/json body of a gateway response; ``messageString`` is quoted."""
+    return f'{{"error": "{code}", "message": $context.error.messageString}}'
+
 
 class BillingApi(Construct):
     """The REST API. Its construct id in the stack stays ``OperatorApi``, the id it had
@@ -111,6 +127,12 @@ class BillingApi(Construct):
         cast(apigateway.CfnRestApi, self.rest_api.node.default_child).override_logical_id(
             names.OPERATOR_API_LOGICAL_ID
         )
+        for response_type, code in GATEWAY_RESPONSES:
+            self.rest_api.add_gateway_response(
+                f"GatewayResponse{code.title().replace('_', '')}",
+                type=response_type,
+                templates={"application/json": gateway_response_template(code)},
+            )
         # Checks that required path parameters are present. Bodies are validated by the
         # functions against their pydantic models, their only definition.
         self.validator = self.rest_api.add_request_validator(

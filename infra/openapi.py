@@ -135,11 +135,26 @@ ERROR_SCHEMA: dict[str, Any] = {
 GATEWAY_ERROR_SCHEMA: dict[str, Any] = {
     "title": "GatewayError",
     "description": "API Gateway's own answer when it refuses a request before any function "
-    "runs (authorizer, throttling): `Unauthorized`, `Forbidden`, `Missing Authentication "
-    "Token`, `Too Many Requests`.",
+    "runs (authorizer, throttling) or cannot reach one: a machine-readable `error` code and "
+    "API Gateway's `message` (`Unauthorized`, `Forbidden`, `Missing Authentication Token`, "
+    "`Too Many Requests`, ...).",
     "type": "object",
-    "required": ["message"],
-    "properties": {"message": {"type": "string"}},
+    "required": ["error", "message"],
+    "properties": {
+        "error": {
+            "type": "string",
+            # infra/api.py GATEWAY_RESPONSES
+            "enum": [
+                "unauthorized",
+                "forbidden",
+                "missing_authentication_token",
+                "throttled",
+                "request_refused",
+                "gateway_error",
+            ],
+        },
+        "message": {"type": "string"},
+    },
 }
 THROTTLED_STATUS = 429
 

@@ -73,19 +73,31 @@ def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> R
 
 
 def _unauthorized() -> Response:
-    return _json(401, {"message": "Unauthorized"}, {"x-amzn-ErrorType": "UnauthorizedException"})
+    return _json(
+        401,
+        {"error": "unauthorized", "message": "Unauthorized"},
+        {"x-amzn-ErrorType": "UnauthorizedException"},
+    )
 
 
 def _missing_authentication_token() -> Response:
     return _json(
         403,
-        {"message": "Missing Authentication Token"},
+        {"error": "missing_authentication_token", "message": "Missing Authentication Token"},
         {"x-amzn-ErrorType": "MissingAuthenticationTokenException"},
     )
 
 
 def _forbidden() -> Response:
-    return _json(403, {"message": "Forbidden"}, {"x-amzn-ErrorType": "ForbiddenException"})
+    return _json(
+        403,
+        {"error": "forbidden", "message": "Forbidden"},
+        {"x-amzn-ErrorType": "ForbiddenException"},
+    )
+
+
+def _gateway_error(status: int, message: str) -> Response:
+    return _json(status, {"error": "gateway_error", "message": message})
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -197,7 +209,7 @@ class Gateway:
             else:
                 response = self._api(request)
         except Exception as exc:  # the gateway itself must keep serving
-            response = _json(500, {"message": "local gateway error", "error": repr(exc)})
+            response = _gateway_error(500, f"local gateway error: {exc!r}")
         return response(environ, start_response)
 
     # ------------------------------------------------------------------ /_local
@@ -326,7 +338,7 @@ class Gateway:
     def _api(self, request: Request) -> Response:
         found = find_route(self.routes, request.method, request.path)
         if not found:
-            return _json(403, {"message": "Missing Authentication Token"})
+            return _missing_authentication_token()
         assert isinstance(found, tuple)
         route, parameters = found
         spec = route.spec
@@ -340,8 +352,8 @@ class Gateway:
         if not invocation.ok:
             error = invocation.error or {}
             if error.get("errorType") == "Sandbox.Timedout":
-                return _json(504, {"message": "Endpoint request timed out"})
-            return _json(502, {"message": "Internal server error"})
+                return _gateway_error(504, "Endpoint request timed out")
+            return _gateway_error(502, "Internal server error")
         return self.proxy_response(invocation.result)
 
     def proxy_event(
@@ -431,7 +443,7 @@ class Gateway:
     @staticmethod
     def proxy_response(result: Any) -> Response:
         if not isinstance(result, Mapping) or not isinstance(result.get("statusCode"), int):
-            return _json(502, {"message": "Internal server error"})
+            return _gateway_error(502, "Internal server error")
         body = result.get("body")
         if body is None:
             data = b""

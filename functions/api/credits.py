@@ -44,6 +44,8 @@ from functions.usecases.billing_view import billing_state, local_iso
 logger = Logger(child=True)
 tracer = Tracer()
 router = Router()
+# A lead id in a path: letters, digits and ``_.:~-``, never a slash, a space or a control.
+LEAD_ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9_.:~-]{{0,{MAX_ID_LENGTH - 1}}}$"
 
 
 class CreditRequest(BaseModel):
@@ -82,7 +84,7 @@ def _error(status: int, code: str, message: str, **extra: Any) -> Response[dict[
 @router.post("/admin/leads/<lead_id>/credit", responses=RESPONSES)
 @tracer.capture_method
 def credit_lead(
-    lead_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)],
+    lead_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=LEAD_ID_PATTERN)],
     body: Annotated[CreditRequest, Body()],
 ) -> Response[dict[str, Any]]:
     """Credit a bad lead's charge, at most once per lead."""

@@ -22,8 +22,9 @@ from functions.api.services import current
 from functions.billing.errors import InvoiceNotFound
 
 NOT_READY = "document_not_ready"
-# An invoice id: a contractor id (at most 128 characters) and the invoice's name.
-InvoiceId = Annotated[str, Path(min_length=1, max_length=160)]
+# An invoice id: a contractor id (at most 128 characters), ``~`` and the invoice's name.
+INVOICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:~-]{0,159}$"
+InvoiceId = Annotated[str, Path(min_length=1, max_length=160, pattern=INVOICE_ID_PATTERN)]
 # What a filename may hold inside the quotes of a Content-Disposition header.
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 

@@ -168,7 +168,7 @@ def test_a_card_route_without_a_token_is_unauthorized(local: LocalClient, path: 
     response = local.request("POST", path, json={"setup_intent_id": "seti_x"})
 
     assert response.status_code == 401
-    assert response.json() == {"message": "Unauthorized"}
+    assert response.json() == {"error": "unauthorized", "message": "Unauthorized"}
 
 
 @pytest.mark.parametrize("path", [SETUP_INTENT, CONFIRM])

@@ -118,7 +118,10 @@ def test_paths_and_methods_the_api_does_not_have(fixture_client):
     for method, path in (("GET", "/nowhere"), ("DELETE", "/admin/accounts")):
         response = fixture_client.request(method, path, token=fixture_client.admin_token())
         assert response.status_code == 403
-        assert response.json() == {"message": "Missing Authentication Token"}
+        assert response.json() == {
+            "error": "missing_authentication_token",
+            "message": "Missing Authentication Token",
+        }
     preflight = fixture_client.request("OPTIONS", "/me")
     assert preflight.status_code == 204
     assert preflight.headers["Access-Control-Allow-Origin"] == "*"

@@ -1,10 +1,10 @@
 """Tokens through the local gateway of the synthesized template, as API Gateway takes them:
 on a contractor route (Cognito user pool authorizer with the billing/contractor scope) every
 token that is not a valid access token of the pool with that scope is answered 401
-``{"message": "Unauthorized"}``, and on an operator route (IAM) anything but an operator's
-credentials is answered 403. In no refused case does a function run: each request carries
-a probe header, and the local stack's invocation log (``/_local/invocations``) holds no event
-with it."""
+``{"error": "unauthorized", "message": "Unauthorized"}``, and on an operator route (IAM)
+anything but an operator's credentials is answered 403. In no refused case does a function
+run: each request carries a probe header, and the local stack's invocation log
+(``/_local/invocations``) holds no event with it."""
 
 from __future__ import annotations
 
@@ -32,9 +32,12 @@ CONTRACTOR = "e2e-tokens"
 VICTIM = "e2e-tokens-victim"
 BILLING = "/me/billing"
 PROBE = "X-Token-Probe"
-UNAUTHORIZED = (401, {"message": "Unauthorized"})
-MISSING_AUTHENTICATION_TOKEN = (403, {"message": "Missing Authentication Token"})
-FORBIDDEN = (403, {"message": "Forbidden"})
+UNAUTHORIZED = (401, {"error": "unauthorized", "message": "Unauthorized"})
+MISSING_AUTHENTICATION_TOKEN = (
+    403,
+    {"error": "missing_authentication_token", "message": "Missing Authentication Token"},
+)
+FORBIDDEN = (403, {"error": "forbidden", "message": "Forbidden"})
 # A key pair of the attacker's: the right shape, never published by the pool.
 ATTACKER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 

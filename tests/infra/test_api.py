@@ -271,3 +271,35 @@ def test_api_gateway_may_invoke_each_routes_function_from_that_route_on_the_stag
     ]
 
     assert [{"Ref": stage}, f"/{method}{re.sub(r'{[^}]+}', '*', path)}"] in sources
+
+
+def test_api_gateway_refusals_answer_an_error_code_and_a_message(synthesized: Synthesized):
+    """API Gateway's own 401/403/429/4XX/5XX bodies are JSON like the functions' errors:
+    ``{"error": <code>, "message": <API Gateway's message>}``."""
+    responses = {
+        resource["Properties"]["ResponseType"]: resource["Properties"]
+        for resource in synthesized.of_type("AWS::ApiGateway::GatewayResponse").values()
+    }
+    expected = {
+        "UNAUTHORIZED": "unauthorized",
+        "ACCESS_DENIED": "forbidden",
+        "MISSING_AUTHENTICATION_TOKEN": "missing_authentication_token",
+        "THROTTLED": "throttled",
+        "DEFAULT_4XX": "request_refused",
+        "DEFAULT_5XX": "gateway_error",
+    }
+    assert set(responses) == set(expected)
+    for response_type, code in expected.items():
+        properties = responses[response_type]
+        assert properties["RestApiId"] == {"Ref": names.OPERATOR_API_LOGICAL_ID}
+        assert properties["ResponseTemplates"] == {
+            "application/json": (f'{{"error": "{code}", "message": $context.error.messageString}}')
+        }
+
+
+def test_the_openapi_document_lists_the_gateway_error_codes():
+    from infra.api import GATEWAY_RESPONSES
+    from infra.openapi import GATEWAY_ERROR_SCHEMA
+
+    documented = GATEWAY_ERROR_SCHEMA["properties"]["error"]["enum"]
+    assert documented == [code for _, code in GATEWAY_RESPONSES]
