@@ -43,6 +43,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from functions.adapters import http_errors
 from infra import names
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -210,10 +211,19 @@ def handler_module(function: str) -> ModuleType:
 def error_statuses(module: ModuleType) -> dict[int, list[str]]:
     """The statuses and codes of the ``_error(status, code, ...)`` answers of the module's
     exception handlers (functions decorated with ``app.exception_handler`` or
-    ``app.not_found``)."""
-    tree = ast.parse(inspect.getsource(module))
+    ``app.not_found``), and of the shared ones it installs (``add_common_error_handlers``)."""
+    source = inspect.getsource(module)
+    sources = [(module.__name__, source)]
+    if "add_common_error_handlers(app" in source:
+        sources.append((http_errors.__name__, inspect.getsource(http_errors)))
     found: dict[int, set[str]] = {}
-    for node in tree.body:
+    for name, text in sources:
+        _collect_error_codes(name, ast.parse(text), found)
+    return {status: sorted(codes) for status, codes in sorted(found.items())}
+
+
+def _collect_error_codes(module_name: str, tree: ast.Module, found: dict[int, set[str]]) -> None:
+    for node in ast.walk(tree):
         if not isinstance(node, ast.FunctionDef) or not any(
             _is_error_handler_decorator(decorator) for decorator in node.decorator_list
         ):
@@ -231,10 +241,9 @@ def error_statuses(module: ModuleType) -> dict[int, list[str]]:
                 continue  # a status passed through (ServiceError): the route documents it
             if not (isinstance(code, ast.Constant) and isinstance(code.value, str)):
                 raise DocumentError(
-                    f"{module.__name__}:{call.lineno}: _error's code must be a literal string"
+                    f"{module_name}:{call.lineno}: _error's code must be a literal string"
                 )
             found.setdefault(status.value, set()).add(code.value)
-    return {status: sorted(codes) for status, codes in sorted(found.items())}
 
 
 def _is_error_handler_decorator(decorator: ast.expr) -> bool:

@@ -8,15 +8,12 @@ This module builds what the routes use (``functions.api.services``) once per col
 and maps errors to status codes in one place (the exception handlers below).
 """
 
-from http import HTTPStatus
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
-    RequestUnsupportedContentType,
     RequestValidationError,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -27,6 +24,7 @@ from functions.adapters.cards import CardStore
 from functions.adapters.cursors import InvalidCursor
 from functions.adapters.documents import InvoiceDocuments
 from functions.adapters.event_bus import EventBus
+from functions.adapters.http_errors import add_common_error_handlers, error_response
 from functions.adapters.identity import NotAuthenticated
 from functions.adapters.invoicing import InvoiceStore
 from functions.adapters.models import bind_tables
@@ -65,8 +63,7 @@ app.include_router(contractor.router)
 app.include_router(credits.router)
 
 
-def _error(status: int, code: str, message: str, **extra: Any) -> Response[dict[str, Any]]:
-    return Response(status, "application/json", {"error": code, "message": message, **extra})
+_error = error_response
 
 
 @app.exception_handler(RequestValidationError)
@@ -138,51 +135,7 @@ def _unavailable(error: StorageUnavailable) -> Response[dict[str, Any]]:
     return _error(503, "unavailable", "billing storage is unavailable; retry later")
 
 
-@app.exception_handler(RequestUnsupportedContentType)
-def _unsupported_media_type(error: Exception) -> Response[dict[str, Any]]:
-    return _error(415, "unsupported_media_type", "the body must be application/json")
-
-
-@app.exception_handler(ValueError)
-def _unreadable_body(error: ValueError) -> Response[dict[str, Any]]:
-    # Powertools' body parsing raises a bare ValueError for a multipart/form-data
-    # Content-Type without a boundary; any other ValueError is unexpected.
-    if _raised_by(error, _BODY_PARSING_MODULE):
-        return _unsupported_media_type(error)
-    return _internal_error(error)
-
-
-@app.exception_handler(ServiceError)
-def _service_error(error: ServiceError) -> Response[dict[str, Any]]:
-    # Powertools' HTTP errors (BadRequestError, ...) keep their status, in the Error shape.
-    known = error.status_code in HTTPStatus._value2member_map_
-    phrase = HTTPStatus(error.status_code).phrase if known else "error"
-    code = phrase.lower().replace(" ", "_").replace("-", "_")
-    return _error(error.status_code, code, str(error.msg))
-
-
-@app.not_found
-def _no_route(error: Exception) -> Response[dict[str, Any]]:
-    event = app.current_event
-    return _error(404, "not_found", f"no route {event.http_method} {event.path}")
-
-
-@app.exception_handler(Exception)
-def _internal_error(error: Exception) -> Response[dict[str, Any]]:
-    # What no handler above expects: logged with its traceback, never shown to the caller.
-    logger.exception("unhandled error")
-    return _error(500, "internal_error", "an unexpected error occurred; it has been logged")
-
-
-_BODY_PARSING_MODULE = "aws_lambda_powertools.event_handler.middlewares.openapi_validation"
-
-
-def _raised_by(error: BaseException, module: str) -> bool:
-    """Whether ``error`` was raised by code of ``module`` (its innermost frame)."""
-    trace = error.__traceback__
-    while trace is not None and trace.tb_next is not None:
-        trace = trace.tb_next
-    return trace is not None and trace.tb_frame.f_globals.get("__name__") == module
+add_common_error_handlers(app, logger)
 
 
 @logger.inject_lambda_context
