@@ -16,8 +16,8 @@ Powertools' ``OpenAPIMerge``, then completed with what the resolvers do not know
 * **Authorization**, as ``infra/api.py`` sets it per group of routes: ``/admin`` takes an
   operator's SigV4 signature (IAM), ``/me`` a contractor's Cognito access token with the
   ``billing/contractor`` scope, ``/webhooks`` nothing (Stripe signs the body). API
-  Gateway's own refusals (authorizer, throttling) carry ``{"message": ...}`` only
-  (``GatewayError``). ``tests/infra/test_openapi_routes.py`` checks these, and the set of
+  Gateway's own refusals (authorizer, throttling) are a ``GatewayError``: an ``error``
+  code and API Gateway's ``message`` (``infra/api.py`` gateway responses). ``tests/infra/test_openapi_routes.py`` checks these, and the set of
   routes, against the synthesized template.
 * ``x-function``: the function whose resolver declares the operation.
 
@@ -68,7 +68,11 @@ field the operation does not declare is refused with 400 `invalid_request`.
 
 Every error a function answers is an `Error`: `error` is a machine-readable code,
 `message` a human one, `problems` the fields at fault. API Gateway's own refusals (no or
-bad credentials, throttling) carry `message` only.
+bad credentials, throttling) are a `GatewayError`: an `error` code and API Gateway's
+`message`.
+
+Every success answer is described field by field (no other field is ever sent): the
+functions check each answer against its schema before it leaves.
 
 Locally (`make run`) the gateway serves this document at `/openapi.json` and Swagger UI at
 `/docs`; `POST /_local/token` issues contractor tokens (`{"contractor_id": "..."}`) and an
@@ -318,6 +322,9 @@ def _complete(
     responses: dict[str, Any] = operation.setdefault("responses", {})
     if "422" not in {str(status) for status in errors}:
         responses.pop("422", None)  # Powertools' validation error: answered as 400 here
+    if responses.get("500", {}).get("description") == "Response Validation Error":
+        # An answer its model refuses is an unexpected error like any other (http_errors).
+        del responses["500"]
     for declared, response in responses.items():
         # An error a route documents itself keeps its description; its body is an Error.
         if (

@@ -14,7 +14,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import ServiceError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    ResponseValidationError,
+)
 
 # Powertools' body parsing raises a bare ValueError for a multipart/form-data Content-Type
 # without a boundary; a ValueError from anywhere else is unexpected.
@@ -30,7 +33,9 @@ error_response = _error
 
 def add_common_error_handlers(app: APIGatewayRestResolver, logger: Logger) -> None:
     """Unsupported bodies (415), Powertools' HTTP errors, unknown routes (404) and anything
-    unexpected (500, logged with its traceback, never shown to the caller)."""
+    unexpected (500, logged with its traceback, never shown to the caller), such as an
+    answer its route's model refuses (the resolver is made with
+    ``response_validation_error_http_code=500``)."""
 
     @app.exception_handler(RequestUnsupportedContentType)
     def _unsupported_media_type(error: Exception) -> Response[dict[str, Any]]:
@@ -54,6 +59,14 @@ def add_common_error_handlers(app: APIGatewayRestResolver, logger: Logger) -> No
     def _no_route(error: Exception) -> Response[dict[str, Any]]:
         event = app.current_event
         return _error(404, "not_found", f"no route {event.http_method} {event.path}")
+
+    @app.exception_handler(ResponseValidationError)
+    def _invalid_answer(error: ResponseValidationError) -> Response[dict[str, Any]]:
+        logger.error(
+            "an answer does not match its route's model",
+            extra={"errors": [{"loc": e["loc"], "type": e["type"]} for e in error.errors()]},
+        )
+        return _error(500, "internal_error", "an unexpected error occurred; it has been logged")
 
     @app.exception_handler(Exception)
     def _internal_error(error: Exception) -> Response[dict[str, Any]]:

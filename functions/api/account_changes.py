@@ -8,14 +8,14 @@ empty body. Values are validated by the domain (``billing.account_details``) bef
 anything is written.
 
 The timezone cannot be moved (``billing.account_details`` says why): naming the account's
-own timezone is accepted, another is refused with 409 ``timezone_change_unsupported``.
+own timezone is accepted, another is refused with 409 ``timezone_change_unsupported`` (the
+exception handler is ``functions.api.handler``'s).
 The route stub is in ``functions.api.operator``; the resolver reads this model's
 annotations at run time, so this module keeps them evaluated.
 """
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -23,8 +23,9 @@ from pydantic.json_schema import SkipJsonSchema
 from functions.adapters import clock
 from functions.api.services import current
 from functions.billing.account import MAX_BUDGET, AccountManager
-from functions.billing.account_details import DetailChanges, TimezoneChangeRefused
+from functions.billing.account_details import DetailChanges
 from functions.billing.money import Money
+from functions.usecases.answers import BillingState
 from functions.usecases.billing_view import billing_state
 
 Text = Annotated[StrictStr, Field(min_length=1, max_length=200)]
@@ -32,10 +33,7 @@ Unset = SkipJsonSchema[None]
 
 # The route's answers beyond the API's common errors (``infra/openapi.py``).
 RESPONSES: dict[int, OpenAPIResponse] = {
-    200: {
-        "description": "The account's billing state after the change",
-        "content": {"application/json": {"schema": {"type": "object"}}},
-    },
+    200: {"description": "The account's billing state after the change"},
     409: {
         "description": "Another timezone than the account's (`timezone_change_unsupported`)",
         "content": {"application/json": {"schema": {"type": "object"}}},
@@ -72,7 +70,7 @@ class AccountPatch(BaseModel):
         return self
 
 
-def change_account(contractor_id: str, body: AccountPatch) -> Response[dict[str, Any]]:
+def change_account(contractor_id: str, body: AccountPatch) -> BillingState:
     now = clock.now()
     manager = body.account_manager
     changes = DetailChanges(
@@ -84,16 +82,5 @@ def change_account(contractor_id: str, body: AccountPatch) -> Response[dict[str,
         if manager is None
         else AccountManager(manager.name, manager.phone, manager.email),
     )
-    try:
-        account = current().accounts.change_details(contractor_id, changes, now)
-    except TimezoneChangeRefused as error:
-        return Response(
-            409,
-            "application/json",
-            {
-                "error": "timezone_change_unsupported",
-                "message": str(error),
-                "problems": [{"field": "timezone", "message": str(error)}],
-            },
-        )
-    return Response(200, "application/json", billing_state(account, now))
+    account = current().accounts.change_details(contractor_id, changes, now)
+    return billing_state(account, now)

@@ -6,7 +6,7 @@ body. The route signatures are read at run time by the resolver's validation, so
 module keeps its annotations evaluated (no ``from __future__ import annotations``).
 """
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -24,6 +24,7 @@ from functions.api.services import EventsNotPublished, current
 from functions.billing.account import MAX_BUDGET
 from functions.billing.errors import InvoiceNotFound
 from functions.billing.money import Money
+from functions.usecases.answers import ContractorBilling, InvoiceDetail, InvoicePage, LedgerPage
 from functions.usecases.billing_view import contractor_billing
 
 logger = Logger(child=True)
@@ -53,14 +54,14 @@ def _contractor() -> str:
 
 @router.get("/me/billing")
 @tracer.capture_method
-def get_my_billing() -> dict[str, Any]:
+def get_my_billing() -> ContractorBilling:
     """R13: the contractor's own billing state and card on file."""
     return contractor_billing(current().accounts.get(_contractor()), clock.now())
 
 
 @router.put("/me/budget")
 @tracer.capture_method
-def put_my_budget(body: Annotated[BudgetChange, Body()]) -> dict[str, Any]:
+def put_my_budget(body: Annotated[BudgetChange, Body()]) -> ContractorBilling:
     """R8: the new monthly budget takes effect at once, pausing or reactivating at once."""
     now = clock.now()
     services = current()
@@ -76,7 +77,7 @@ def put_my_budget(body: Annotated[BudgetChange, Body()]) -> dict[str, Any]:
 
 @router.get("/me/invoices")
 @tracer.capture_method
-def list_my_invoices(limit: PageSize = 20, cursor: Cursor = None) -> dict[str, Any]:
+def list_my_invoices(limit: PageSize = 20, cursor: Cursor = None) -> InvoicePage:
     """R13: the contractor's invoices, newest first, a page at a time. A cursor made for
     another account's listing is refused (400)."""
     services = current()
@@ -88,7 +89,7 @@ def list_my_invoices(limit: PageSize = 20, cursor: Cursor = None) -> dict[str, A
 
 @router.get("/me/invoices/<invoice_id>")
 @tracer.capture_method
-def get_my_invoice(invoice_id: InvoiceId) -> dict[str, Any]:
+def get_my_invoice(invoice_id: InvoiceId) -> InvoiceDetail:
     """R13: one of the contractor's invoices with its leads, payment attempts and total.
     Another account's invoice answers exactly as an unknown one: 404, nothing of it."""
     services = current()
@@ -102,7 +103,7 @@ def get_my_invoice(invoice_id: InvoiceId) -> dict[str, Any]:
 
 @router.get("/me/ledger")
 @tracer.capture_method
-def list_my_ledger(limit: PageSize = 20, cursor: Cursor = None) -> dict[str, Any]:
+def list_my_ledger(limit: PageSize = 20, cursor: Cursor = None) -> LedgerPage:
     """R12, R13: the contractor's ledger in the order it was recorded (charges, rejected
     leads, pauses and reactivations with their reasons, invoices, payments), a page at a
     time."""

@@ -17,7 +17,6 @@ ids, in case the first request could not); 404 ``lead_not_found``; 409
 by the resolver's validation, so this module keeps its annotations evaluated.
 """
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Tracer
@@ -29,8 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from functions.adapters import clock
 from functions.adapters.credits import LeadCredits
+from functions.adapters.http_errors import error_response
 from functions.api.services import EventsNotPublished, current
-from functions.billing.account import CONTRACTOR_ID, Account
+from functions.billing.account import CONTRACTOR_ID
 from functions.billing.credits import (
     MAX_REASON_LENGTH,
     InvalidCredit,
@@ -39,6 +39,8 @@ from functions.billing.credits import (
     LeadNotFound,
 )
 from functions.billing.leads import MAX_ID_LENGTH
+from functions.usecases import answers
+from functions.usecases.answers import LeadCredited
 from functions.usecases.billing_view import billing_state, local_iso
 
 logger = Logger(child=True)
@@ -64,9 +66,9 @@ def _answer(description: str) -> OpenAPIResponse:
 
 
 # The answers of this route beyond the API's common errors (``infra/openapi.py`` gives the
-# error bodies their ``Error`` schema).
+# error bodies their ``Error`` schema; the 201's body is the route's return model).
 RESPONSES: dict[int, OpenAPIResponse] = {
-    201: _answer("Credited: the credit (`credit`) and the account after it (`account`)"),
+    201: {"description": "Credited: the credit (`credit`) and the account after it (`account`)"},
     404: _answer(
         "No charge or rejection of this lead on the contractor's account (`lead_not_found`)"
     ),
@@ -77,16 +79,24 @@ RESPONSES: dict[int, OpenAPIResponse] = {
 }
 
 
-def _error(status: int, code: str, message: str, **extra: Any) -> Response[dict[str, Any]]:
-    return Response(status, "application/json", {"error": code, "message": message, **extra})
+class AlreadyCredited(Exception):
+    """The lead was credited before: the first credit, as the account's timezone shows it."""
+
+    def __init__(self, credit: LeadCredit, timezone: str) -> None:
+        super().__init__(f"lead {credit.lead_id!r} was credited before")
+        self.credit = credit
+        self.timezone = timezone
 
 
-@router.post("/admin/leads/<lead_id>/credit", responses=RESPONSES)
+_error = error_response
+
+
+@router.post("/admin/leads/<lead_id>/credit", status_code=201, responses=RESPONSES)
 @tracer.capture_method
 def credit_lead(
     lead_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=LEAD_ID_PATTERN)],
     body: Annotated[CreditRequest, Body()],
-) -> Response[dict[str, Any]]:
+) -> LeadCredited:
     """Credit a bad lead's charge, at most once per lead."""
     now = clock.now()
     services = current()
@@ -96,13 +106,7 @@ def credit_lead(
         raise EventsNotPublished(body.contractor_id)
     credit = result.credit
     if not result.created:
-        account = services.accounts.get(credit.contractor_id)
-        return _error(
-            409,
-            "already_credited",
-            f"lead {lead_id!r} was credited on {local_iso(credit.credited_at, account.timezone)}",
-            credit=credit_view(credit, account.timezone),
-        )
+        raise AlreadyCredited(credit, services.accounts.get(credit.contractor_id).timezone)
     assert result.account is not None
     logger.info(
         "lead credited",
@@ -113,33 +117,35 @@ def credit_lead(
             "kind": credit.kind.value,
         },
     )
-    return Response(
-        201,
-        "application/json",
-        {
-            "credit": credit_view(credit, result.account.timezone),
-            "account": account_view(result.account, now),
-        },
+    return LeadCredited(
+        credit=credit_view(credit, result.account.timezone),
+        account=billing_state(result.account, now),
     )
 
 
-def credit_view(credit: LeadCredit, timezone: str) -> dict[str, Any]:
-    return {
-        "lead_id": credit.lead_id,
-        "contractor_id": credit.contractor_id,
-        "amount_cents": credit.amount.cents,
-        "kind": credit.kind.value,
-        "invoice_id": credit.invoice_id,
-        "reason": credit.reason,
-        "credited_at": local_iso(credit.credited_at, timezone),
-        "budget_returned_cents": credit.amount.cents if credit.budget_returned else 0,
-        "reactivated": credit.reactivated_paused_since is not None,
-    }
+def credit_view(credit: LeadCredit, timezone: str) -> answers.LeadCredit:
+    return answers.LeadCredit(
+        lead_id=credit.lead_id,
+        contractor_id=credit.contractor_id,
+        amount_cents=credit.amount.cents,
+        kind=credit.kind,
+        invoice_id=credit.invoice_id,
+        reason=credit.reason,
+        credited_at=local_iso(credit.credited_at, timezone),
+        budget_returned_cents=credit.amount.cents if credit.budget_returned else 0,
+        reactivated=credit.reactivated_paused_since is not None,
+    )
 
 
-def account_view(account: Account, now: datetime) -> dict[str, Any]:
-    """The account's billing state, with the account credit the next invoice will take."""
-    return {**billing_state(account, now), "credit_cents": account.credit.cents}
+@router.exception_handler(AlreadyCredited)
+def _already_credited(error: AlreadyCredited) -> Response[dict[str, Any]]:
+    credit = error.credit
+    return _error(
+        409,
+        "already_credited",
+        f"lead {credit.lead_id!r} was credited on {local_iso(credit.credited_at, error.timezone)}",
+        credit=credit_view(credit, error.timezone).model_dump(mode="json"),
+    )
 
 
 @router.exception_handler(LeadNotFound)

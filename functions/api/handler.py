@@ -8,6 +8,7 @@ This module builds what the routes use (``functions.api.services``) once per col
 and maps errors to status codes in one place (the exception handlers below).
 """
 
+from http import HTTPStatus
 from typing import Any
 
 import boto3
@@ -33,6 +34,7 @@ from functions.adapters.settings import ApiSettings
 from functions.api import contractor, credits, operator
 from functions.api.services import EventsNotPublished, Services, install
 from functions.billing.account import AccountError
+from functions.billing.account_details import TimezoneChangeRefused
 from functions.billing.errors import (
     AccountAlreadyExists,
     AccountNotFound,
@@ -57,7 +59,9 @@ install(
         documents=InvoiceDocuments(boto3.client("s3"), settings.documents_bucket),
     )
 )
-app = APIGatewayRestResolver(enable_validation=True)
+app = APIGatewayRestResolver(
+    enable_validation=True, response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR
+)
 app.include_router(operator.router)
 app.include_router(contractor.router)
 app.include_router(credits.router)
@@ -97,6 +101,16 @@ def _invalid_account(error: AccountError) -> Response[dict[str, Any]]:
         "invalid_request",
         str(error),
         problems=[{"field": error.field, "message": error.message}],
+    )
+
+
+@app.exception_handler(TimezoneChangeRefused)
+def _timezone_kept(error: TimezoneChangeRefused) -> Response[dict[str, Any]]:
+    return _error(
+        409,
+        "timezone_change_unsupported",
+        str(error),
+        problems=[{"field": "timezone", "message": str(error)}],
     )
 
 

@@ -5,10 +5,9 @@ The route signatures are read at run time by the resolver's validation, so this 
 keeps its annotations evaluated (no ``from __future__ import annotations``).
 """
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
@@ -34,6 +33,7 @@ from functions.billing.errors import InvoiceNotFound
 from functions.billing.invoices import BILLING_TIMEZONES
 from functions.billing.money import Money
 from functions.billing.payments import PaymentsError
+from functions.usecases.answers import BillingState, InvoiceDetail, InvoicePage, LedgerPage
 from functions.usecases.billing_view import billing_state
 
 logger = Logger(child=True)
@@ -70,7 +70,7 @@ class NewAccount(BaseModel):
 
 @router.post("/admin/accounts", status_code=201)
 @tracer.capture_method
-def create_account(body: Annotated[NewAccount, Body()]) -> Response[dict[str, Any]]:
+def create_account(body: Annotated[NewAccount, Body()]) -> BillingState:
     now = clock.now()
     if body.timezone not in BILLING_TIMEZONES:
         # R3: only these timezones have a Friday run; an account elsewhere would never be
@@ -94,7 +94,7 @@ def create_account(body: Annotated[NewAccount, Body()]) -> Response[dict[str, An
     accounts.create(account, now)
     logger.info("account opened", extra={"contractor_id": account.contractor_id})
     _open_stripe_customer(body.contractor_id, body.business_name, body.billing_email)
-    return Response(201, "application/json", billing_state(accounts.get(body.contractor_id), now))
+    return billing_state(accounts.get(body.contractor_id), now)
 
 
 def _open_stripe_customer(contractor_id: str, business_name: str, email: str) -> None:
@@ -111,7 +111,7 @@ def _open_stripe_customer(contractor_id: str, business_name: str, email: str) ->
 
 @router.get("/admin/accounts/<contractor_id>")
 @tracer.capture_method
-def get_account(contractor_id: ContractorId) -> dict[str, Any]:
+def get_account(contractor_id: ContractorId) -> BillingState:
     return billing_state(current().accounts.get(contractor_id), clock.now())
 
 
@@ -119,7 +119,7 @@ def get_account(contractor_id: ContractorId) -> dict[str, Any]:
 @tracer.capture_method
 def patch_account(
     contractor_id: ContractorId, body: Annotated[AccountPatch, Body()]
-) -> Response[dict[str, Any]]:
+) -> BillingState:
     """Change an account's details; never its balances, pauses or status."""
     return change_account(contractor_id, body)
 
@@ -130,7 +130,7 @@ def list_invoices(
     contractor_id: ContractorId,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_LENGTH)] = None,
-) -> dict[str, Any]:
+) -> InvoicePage:
     """An account's invoices, newest first, a page at a time."""
     account = current().accounts.get(contractor_id)
     page = current().invoices.list_for(contractor_id, limit=limit, cursor=cursor)
@@ -143,7 +143,7 @@ def list_ledger(
     contractor_id: ContractorId,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_LENGTH)] = None,
-) -> dict[str, Any]:
+) -> LedgerPage:
     """An account's ledger in the order it was recorded, a page at a time."""
     account = current().accounts.get(contractor_id)
     page = ledger.list_for(contractor_id, limit=limit, cursor=cursor)
@@ -152,7 +152,7 @@ def list_ledger(
 
 @router.get("/admin/invoices/<invoice_id>")
 @tracer.capture_method
-def get_invoice(invoice_id: InvoiceId) -> dict[str, Any]:
+def get_invoice(invoice_id: InvoiceId) -> InvoiceDetail:
     services = current()
     invoice = services.invoices.get(invoice_id)
     if invoice is None:

@@ -13,6 +13,7 @@ status codes in one place: the exception handlers at the end of this module.
 
 import base64
 import binascii
+from http import HTTPStatus
 from typing import Annotated, Any
 
 import boto3
@@ -21,7 +22,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
@@ -48,6 +49,13 @@ from functions.billing.payments import (
     PaymentsUnavailable,
 )
 from functions.card_updated.card_update import CardUpdate, PaymentWebhooks
+from functions.usecases.answers import (
+    CardConfirmed,
+    PastDuePaid,
+    SavedCard,
+    SetupIntentCreated,
+    WebhookReceived,
+)
 from functions.usecases.billing_view import contractor_billing
 from functions.usecases.collection import Collection, EventsNotPublished
 
@@ -58,7 +66,9 @@ settings = CardUpdatedSettings.from_env()
 bind_tables(settings.table_names())
 logger = Logger()
 tracer = Tracer()
-app = APIGatewayRestResolver(enable_validation=True)
+app = APIGatewayRestResolver(
+    enable_validation=True, response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR
+)
 
 
 def secrets() -> StripeSecrets:
@@ -80,6 +90,17 @@ card_update = CardUpdate(accounts, CardStore(accounts), invoices, payments, coll
 webhooks = PaymentWebhooks(invoices, accounts, collection, card_update)
 
 
+# Missing or wrong, the signature is refused by the verification: 400 invalid_signature.
+StripeSignature = Annotated[
+    str | None,
+    Header(
+        alias="Stripe-Signature",
+        max_length=2048,
+        description="Stripe's signature of the body: `t=<timestamp>,v1=<HMAC-SHA256>`",
+    ),
+]
+
+
 class NoFields(BaseModel):
     """A body that names nothing: the contractor comes from the token."""
 
@@ -99,59 +120,52 @@ def _contractor() -> str:
 @tracer.capture_method
 def create_setup_intent(
     body: Annotated[NoFields | None, Body()] = None,
-) -> Response[dict[str, Any]]:
+) -> SetupIntentCreated:
     setup_intent_id, client_secret = card_update.setup_intent(_contractor())
-    return Response(
-        201,
-        "application/json",
-        {"setup_intent_id": setup_intent_id, "client_secret": client_secret},
-    )
+    return SetupIntentCreated(setup_intent_id=setup_intent_id, client_secret=client_secret)
 
 
 @app.post("/me/card/confirm")
 @tracer.capture_method
-def confirm_card(body: Annotated[ConfirmCard, Body()]) -> dict[str, Any]:
+def confirm_card(body: Annotated[ConfirmCard, Body()]) -> CardConfirmed:
     """R11: save the card and charge everything past due to it at once."""
     now = clock.now()
     saved = card_update.confirm(_contractor(), body.setup_intent_id, now)
     card = saved.card
-    return {
-        "card": {
-            "brand": card.brand,
-            "last4": card.last4,
-            "exp_month": card.exp_month,
-            "exp_year": card.exp_year,
-        },
-        "collected_cents": saved.collected.cents,
-        "billing": contractor_billing(saved.account, now),
-    }
+    return CardConfirmed(
+        card=SavedCard(
+            brand=card.brand, last4=card.last4, exp_month=card.exp_month, exp_year=card.exp_year
+        ),
+        collected_cents=saved.collected.cents,
+        billing=contractor_billing(saved.account, now),
+    )
 
 
 @app.post("/me/pay")
 @tracer.capture_method
-def pay_past_due(body: Annotated[NoFields | None, Body()] = None) -> dict[str, Any]:
+def pay_past_due(body: Annotated[NoFields | None, Body()] = None) -> PastDuePaid:
     """R11: charge everything past due to the card on file, one attempt per invoice."""
     now = clock.now()
     paid = card_update.pay(_contractor(), now)
-    return {
-        "collected_cents": paid.collected.cents,
-        "billing": contractor_billing(paid.account, now),
-    }
+    return PastDuePaid(
+        collected_cents=paid.collected.cents, billing=contractor_billing(paid.account, now)
+    )
 
 
 @app.post("/webhooks/stripe")
 @tracer.capture_method
-def stripe_webhook() -> dict[str, Any]:
+def stripe_webhook(signature: StripeSignature = None) -> WebhookReceived:
+    """R6, R11: Stripe's events about payments, verified against the body's signature."""
     request = app.current_event
     payload = _raw_body(request.body, bool(request.is_base64_encoded))
     event = payments().verify_webhook(
         payload,
-        request.headers.get("Stripe-Signature"),
+        signature,
         secrets().webhook_secret,
         WEBHOOK_TOLERANCE_SECONDS,
     )
     webhooks.handle(event, clock.now())
-    return {"received": True}
+    return WebhookReceived(received=True)
 
 
 def _raw_body(body: str | None, encoded: bool) -> bytes:

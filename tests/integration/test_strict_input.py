@@ -48,6 +48,7 @@ FORBIDDEN: dict[str, Any] = {
 ROUTES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("api", "PUT", "/me/budget", {"monthly_cents": 50_000}),
     ("card_updated", "POST", "/me/card/confirm", {"setup_intent_id": "seti_123"}),
+    ("card_updated", "POST", "/me/card/setup-intent", {}),
     ("card_updated", "POST", "/me/pay", {}),
     ("api", "POST", "/admin/accounts", NEW_ACCOUNT),
 ]
@@ -219,6 +220,10 @@ MALFORMED = {
     "truncated": '{"monthly_cents": ',
     "not JSON": "monthly_cents=5000",
     "a list": "[1, 2]",
+    "an empty list": "[]",
+    "an empty string": '""',
+    "zero": "0",
+    "false": "false",
     "a string": '"hello"',
     "a number": "5000",
 }
@@ -335,6 +340,34 @@ def test_an_unexpected_error_is_a_500_json_error_without_its_details(
             status, body = call(functions["api"], "GET", "/me/billing")
             assert (status, body["error"]) == (500, "internal_error")
             assert "secret detail" not in json.dumps(body)
+
+
+def test_an_answer_its_route_model_refuses_is_a_500_never_sent(functions, monkeypatch):
+    # Given a view that drifted from its route's model: a field the model does not name,
+    # and an amount that is no amount
+    real = functions["api"].contractor.contractor_billing
+
+    def drifted(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        answer = real(*args, **kwargs).model_dump(mode="json")
+        return {**answer, "stripe_customer_id": "cus_secret", "unbilled_cents": "12.50"}
+
+    monkeypatch.setattr("functions.api.contractor.contractor_billing", drifted)
+    logged: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(
+        functions["api"].logger, "error", lambda message, extra: logged.append((message, extra))
+    )
+    # When the contractor reads their billing
+    status, body = call(functions["api"], "GET", "/me/billing")
+    # Then nothing of the drifted answer leaves: a 500, and the mismatch is logged
+    assert (status, body["error"]) == (500, "internal_error"), body
+    assert "cus_secret" not in json.dumps(body) and "12.50" not in json.dumps(body)
+    [(message, extra)] = logged
+    assert message == "an answer does not match its route's model"
+    assert {(tuple(error["loc"]), error["type"]) for error in extra["errors"]} == {
+        (("response", "stripe_customer_id"), "extra_forbidden"),
+        (("response", "unbilled_cents"), "int_parsing"),
+    }
+    assert "cus_secret" not in json.dumps(extra)
 
 
 def test_a_powertools_http_error_keeps_its_status_in_the_error_shape(functions, monkeypatch):
