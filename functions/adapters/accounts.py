@@ -72,6 +72,7 @@ def account_from_item(item: AccountModel) -> Account:
         grace_ends_at=parse_instant(item.grace_ends_at) if item.grace_ends_at else None,
         invoice_due=bool(item.invoice_due),
         invoice_sequence=int(item.invoice_sequence or 0),
+        budget_changes=int(item.budget_changes or 0),
         stripe_customer_id=item.stripe_customer_id,
         card=card_from_item(item.card) if item.card else None,
         credit=_cents(item.credit_cents or 0),

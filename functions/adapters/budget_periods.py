@@ -231,19 +231,26 @@ class BudgetPeriods:
     ) -> tuple[Account, list[BudgetEvent]]:
         changed, events = change_budget(snapshot, monthly_budget, now)
         if changed.monthly_budget == snapshot.monthly_budget and not events:
-            return changed, []  # the budget it has already: nothing to write
+            return snapshot, []  # the budget it has already: nothing to write
         pause = budget_pause()
         budget_paused = snapshot.pauses.get(PauseReason.BUDGET)
-        # Conditioned on the facts the change was computed from; a lead charged meanwhile
-        # cancels it and it is computed again.
+        counted = AccountModel.budget_changes
+        # Conditioned on the facts the change was computed from; a lead charged or another
+        # change meanwhile cancels it and it is computed again.
         write = _Write(
             (AccountModel.period_start == instant(snapshot.period.start))
             & (AccountModel.spent_cents == snapshot.spent.cents)
             & (AccountModel.monthly_budget_cents == snapshot.monthly_budget.cents)
+            & (
+                counted == snapshot.budget_changes
+                if snapshot.budget_changes
+                else counted.does_not_exist()
+            )
             & (pause == instant(budget_paused) if budget_paused else pause.does_not_exist()),
             [
                 AccountModel.monthly_budget_cents.set(changed.monthly_budget.cents),
                 AccountModel.remaining_cents.set(changed.remaining.cents),
+                counted.set(changed.budget_changes),
             ],
         )
         start = instant(snapshot.period.start)
@@ -257,9 +264,9 @@ class BudgetPeriods:
         write.entries.append(
             ledger_entry(
                 snapshot.contractor_id,
-                # The instant and the change: two changes at one instant are two entries.
-                f"budget#{instant(now)}#{snapshot.monthly_budget.cents}>"
-                f"{changed.monthly_budget.cents}",
+                # Numbered: two changes are two entries, even at one instant (zero-padded,
+                # so that the entries of one instant list in the order they were made).
+                f"budget#{changed.budget_changes:08d}",
                 "budget_changed",
                 now,
                 amount_cents=changed.monthly_budget.cents,

@@ -163,6 +163,7 @@ class AccountModel(_Table):
     invoice_headroom_cents = NumberAttribute()
     invoice_due = BooleanAttribute(default=False)
     invoice_sequence = NumberAttribute(default=0)
+    budget_changes = NumberAttribute(null=True)  # R8: absent until the first change
     billable_timezone = UnicodeAttribute(null=True)
     stripe_customer_id = UnicodeAttribute(null=True)
     card = CardAttribute(null=True)

@@ -79,6 +79,9 @@ class Account:
     # the invoice that bills them; ``invoice_sequence`` counts the invoices issued so far.
     invoice_due: bool = False
     invoice_sequence: int = 0
+    # R8: the budget changes made so far; numbers each change's ledger entry, so that two
+    # changes are two entries even when made at one instant.
+    budget_changes: int = 0
     # R6, R11: the Stripe customer created with the account, and the card saved on it.
     stripe_customer_id: str | None = None
     card: Card | None = None

@@ -27,7 +27,9 @@ def change_budget(
     """The account with ``monthly_budget`` from ``at`` on, and the pause or reactivation it
     caused. ``account`` must be in the budget period containing ``at`` (``roll_over``)."""
     validate_budget(monthly_budget)
-    changed = replace(account, monthly_budget=monthly_budget)
+    changed = replace(
+        account, monthly_budget=monthly_budget, budget_changes=account.budget_changes + 1
+    )
     if monthly_budget <= account.spent:
         changed, event = apply(changed, Trigger.BUDGET_REACHED, at)
     elif monthly_budget > account.monthly_budget:
