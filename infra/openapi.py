@@ -17,8 +17,9 @@ Powertools' ``OpenAPIMerge``, then completed with what the resolvers do not know
   operator's SigV4 signature (IAM), ``/me`` a contractor's Cognito access token with the
   ``billing/contractor`` scope, ``/webhooks`` nothing (Stripe signs the body). API
   Gateway's own refusals (authorizer, throttling) are a ``GatewayError``: an ``error``
-  code and API Gateway's ``message`` (``infra/api.py`` gateway responses). ``tests/infra/test_openapi_routes.py`` checks these, and the set of
-  routes, against the synthesized template.
+  code and API Gateway's ``message`` (``infra/api.py`` gateway responses).
+  ``tests/infra/test_openapi_routes.py`` checks these, and the set of routes, against the
+  synthesized template.
 * ``x-function``: the function whose resolver declares the operation.
 
 The handler modules parse their settings at import; dummy values (no network is used)

@@ -9,8 +9,9 @@ method, as the template sets it; a request it refuses reaches no function:
   RS256 only, a known ``kid``, the signature, issuer, client, ``token_use``, expiry,
   not-before, issued-at) and whose ``scope`` claim (space separated) grants one of the
   method's ``AuthorizationScopes``. Everything else answers as API Gateway's authorizer
-  does, 401 ``{"error": "unauthorized", "message": "Unauthorized"}``: no token, a token that does not verify, an
-  admin token (no user of the pool), and a valid token without the scope. A method without
+  does, 401 ``{"error": "unauthorized", "message": "Unauthorized"}``: no token, a token
+  that does not verify, an admin token (no user of the pool), and a valid token without
+  the scope. A method without
   scopes takes ID tokens only, which the local stack does not issue. The verified claims
   reach the function in ``requestContext.authorizer.claims``, ``username`` (the contractor
   id) among them.
