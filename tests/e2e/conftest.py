@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import requests
 from boto3.dynamodb.types import TypeSerializer
@@ -31,6 +32,8 @@ from local.clock import parse_instant
 from local.demo import DEMO_ACCOUNT
 from local.processes import free_port
 from local.stack import REPO_ROOT, LocalStack
+from tests.conftest import KNOWN_SECRETS
+from tests.support.leaks import email_leaks, leaks, table_leaks
 
 FIXTURE_TEMPLATE = Path(__file__).parent / "fixture_app" / "LocalFixture.template.json"
 FIXTURE_CLOCK = "tests.e2e.fixture_app.clock"
@@ -189,7 +192,31 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         pytest.skip("infra/app.py does not exist yet: nothing to synthesize")
     stack = start_stack(tmp_path_factory.mktemp("local-stack"))
     yield stack
-    stack.stop()
+    try:
+        assert_nothing_leaked(stack)
+    finally:
+        stack.stop()
+
+
+def assert_nothing_leaked(stack: LocalStack) -> None:
+    """No card number and no secret in what the stack's functions logged (the stack's log
+    takes every worker's output), in any table item or in any email it sent."""
+    known = KNOWN_SECRETS  # and the stack's own webhook secret, of Stripe's whsec_ shape
+    log = stack.state_dir / "local-stack.log"
+    found = leaks(f"{log.name}", log.read_text(errors="replace"), known) if log.exists() else []
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=stack.aws_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="leaks",
+        aws_secret_access_key="leaks",
+    )
+    found += table_leaks(dynamodb, known)[1]
+    ses = requests.get(f"{stack.aws_endpoint}/moto-api/data.json", timeout=30).json().get("ses", {})
+    found += email_leaks((item.get("raw_data", "") for item in ses.get("RawMessage", [])), known)
+    assert not found, "card numbers or secrets in the local stack:\n" + "\n".join(
+        f"  {leak}" for leak in found
+    )
 
 
 @pytest.fixture(scope="module")

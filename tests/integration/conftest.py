@@ -10,11 +10,15 @@ from types import ModuleType
 import boto3
 import pytest
 from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
 
 from local.moto_atomic import make_dynamodb_atomic
 from local.processes import free_port, start_stripe
-from tests.support.aws import ENVIRONMENT, TABLES, Resources, create_resources
+from tests.conftest import KNOWN_SECRETS
+from tests.support.aws import ENVIRONMENT, REGION, TABLES, Resources, create_resources
 from tests.support.cards import API_KEY
+from tests.support.leaks import email_leaks, table_leaks
 
 
 class Clock:
@@ -46,6 +50,16 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Resources]:
         resources = create_resources()
         monkeypatch.setenv("QUARANTINE_QUEUE_URL", resources.quarantine_queue_url)
         yield resources
+        _assert_nothing_stored_leaks()
+
+
+def _assert_nothing_stored_leaks() -> None:
+    """No card number and no secret in any table item or email the test left."""
+    _, found = table_leaks(boto3.client("dynamodb"), KNOWN_SECRETS)
+    found += email_leaks(
+        message.raw_data for message in ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages
+    )
+    assert not found, "card numbers or secrets stored:\n" + "\n".join(f"  {x}" for x in found)
 
 
 @pytest.fixture

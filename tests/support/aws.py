@@ -40,7 +40,7 @@ ENVIRONMENT = {
     "POWERTOOLS_METRICS_NAMESPACE": "LeadBilling",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_LOGGER_LOG_EVENT": "false",
-    "LOG_LEVEL": "WARNING",
+    "LOG_LEVEL": "INFO",  # as deployed: the leak search reads what production logs
 }
 
 
