@@ -87,7 +87,7 @@ class GraceRun:
         for contractor_id in self._grace.running():
             running += 1
             try:
-                events, retries = self._check(contractor_id, now)
+                events, retries, account = self._check(contractor_id, now)
             except BillingError:
                 logger.exception("grace period not checked", extra={"contractor_id": contractor_id})
                 failed.append(contractor_id)
@@ -96,7 +96,9 @@ class GraceRun:
             paused += sum(1 for event in events if isinstance(event, AccountPaused))
             announced += events
             try:
-                reminded += self._remind(contractor_id, now)
+                # Read again only when a retry or the pause changed what was read.
+                current = account if not retries and not events else None
+                reminded += self._remind(contractor_id, current, now)
             except Exception:
                 logger.exception("grace reminder not sent", extra={"contractor_id": contractor_id})
                 failed.append(contractor_id)
@@ -111,24 +113,30 @@ class GraceRun:
             raise GraceCheckIncomplete(f"{len(failed)} accounts not checked or not announced")
         return GraceOutcome(running, retried, paused, reminded)
 
-    def _remind(self, contractor_id: str, now: datetime) -> int:
-        """R14: the reminder due at ``now``, once, read after the retries so that it
-        tells the balance still past due (and none is sent when a retry paid it)."""
-        account = self._grace.get(contractor_id)
+    def _remind(self, contractor_id: str, account: Account | None, now: datetime) -> int:
+        """R14: the reminder due at ``now``, once, from the account as it is after the
+        retries (``None``: read it again), so that it tells the balance still past due and
+        none is sent when a retry paid it."""
+        if account is None:
+            account = self._grace.get(contractor_id)
         notice = reminder_due(account, now)
         if notice is None:
             return 0
         return int(self._reminders.send(notice, account, now))
 
-    def _check(self, contractor_id: str, now: datetime) -> tuple[list[BillingEvent], int]:
+    def _check(
+        self, contractor_id: str, now: datetime
+    ) -> tuple[list[BillingEvent], int, Account]:
+        """The retries due and the pause at the grace end; the events, the number of
+        retries and the account as read before them."""
         account = self._grace.get(contractor_id)
         if account.first_failure_at is None or account.grace_ends_at is None:
-            return [], 0  # paid meanwhile
+            return [], 0, account  # paid meanwhile
         if grace_over(account, now):
             paused = self._grace.pause(contractor_id, now)
-            return ([paused] if paused else []), 0
+            return ([paused] if paused else []), 0, account
         if now >= account.grace_ends_at:
-            return [], 0
+            return [], 0, account
         events: list[BillingEvent] = []
         retries = 0
         for invoice in self._grace.past_due_invoices(contractor_id):
@@ -138,7 +146,7 @@ class GraceRun:
             if after.attempts != invoice.attempts or after.status is not invoice.status:
                 retries += 1
                 events += outcome_events(after)
-        return events, retries
+        return events, retries, account
 
     def _due(self, account: Account, invoice: Invoice, now: datetime) -> bool:
         assert account.first_failure_at is not None
