@@ -116,7 +116,7 @@ def item_from_account(account: Account, created_at: datetime) -> AccountModel:
         billable_timezone=account.timezone if account.unbilled else None,
         stripe_customer_id=account.stripe_customer_id,
         card=card_item(account.card) if account.card else None,
-        card_expires=card_expiry_key(account.card) if account.card else None,
+        card_expires=account.card.expiry_month if account.card else None,
         credit_cents=account.credit.cents,
     )
 
@@ -129,11 +129,6 @@ def card_from_item(item: CardAttribute) -> Card:
         exp_month=int(item.exp_month),
         exp_year=int(item.exp_year),
     )
-
-
-def card_expiry_key(card: Card) -> str:
-    """R14: the key of the card expiry index: the month the card expires in, ``YYYY-MM``."""
-    return f"{card.exp_year:04d}-{card.exp_month:02d}"
 
 
 def card_item(card: Card) -> CardAttribute:

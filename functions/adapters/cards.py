@@ -16,7 +16,6 @@ from pynamodb.exceptions import QueryError, TransactWriteError, UpdateError
 from functions.adapters.accounts import (
     CONDITION_FAILED,
     AccountStore,
-    card_expiry_key,
     card_item,
     ledger_entry,
 )
@@ -106,7 +105,7 @@ class CardStore:
                     AccountModel(contractor_id),
                     actions=[
                         AccountModel.card.set(card_item(card)),
-                        AccountModel.card_expires.set(card_expiry_key(card)),
+                        AccountModel.card_expires.set(card.expiry_month),
                     ],
                     condition=condition,
                 )

@@ -57,6 +57,11 @@ class Card:
     exp_month: int
     exp_year: int
 
+    @property
+    def expiry_month(self) -> str:
+        """The month the card is good through, to its last day: ``YYYY-MM``."""
+        return f"{self.exp_year:04d}-{self.exp_month:02d}"
+
     def expired(self, at: datetime, timezone: str) -> bool:
         """A card is good through the last day of its expiry month."""
         local = at.astimezone(ZoneInfo(timezone))

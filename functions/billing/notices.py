@@ -161,6 +161,6 @@ def card_expiring(account: Account, now: datetime) -> Notice | None:
     return Notice(
         NoticeKind.CARD_EXPIRING,
         account.contractor_id,
-        f"card-expiring~{card.payment_method_id}~{card.exp_year:04d}-{card.exp_month:02d}",
+        f"card-expiring~{card.payment_method_id}~{card.expiry_month}",
         now,
     )

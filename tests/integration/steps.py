@@ -10,7 +10,7 @@ from typing import Any
 
 import stripe
 
-from functions.adapters.accounts import AccountStore, card_expiry_key, card_item
+from functions.adapters.accounts import AccountStore, card_item
 from functions.adapters.models import AccountModel, LedgerEntryModel
 from functions.adapters.payments import StripePayments, stripe_client
 from functions.billing.account import open_account
@@ -105,6 +105,6 @@ def save_card(localstripe: str, contractor_id: str = "c-1", number: str = VISA) 
         actions=[
             AccountModel.stripe_customer_id.set(customer),
             AccountModel.card.set(card_item(card)),
-            AccountModel.card_expires.set(card_expiry_key(card)),
+            AccountModel.card_expires.set(card.expiry_month),
         ]
     )
