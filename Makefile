@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONPATH := $(CURDIR)
 
@@ -23,8 +25,8 @@ run: $(STAMP) synth
 walk: $(STAMP)
 	$(PY) -m local.walk $(WALK_ARGS)
 
-## test: every test suite: unit, integration, template assertions, end to end
-test: $(STAMP)
+## test: every test suite: unit, integration, template assertions, end to end, browser
+test: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest -n 2 --dist loadfile
 
 unit: $(STAMP)
@@ -38,6 +40,18 @@ infra-test: $(STAMP)
 
 e2e: $(STAMP)
 	$(PY) -m pytest tests/e2e
+
+# Debian's Chromium for the browser tests, installed when missing (never a downloaded
+# browser build); apt-get runs as root, through sudo for anyone else.
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		chromium fonts-liberation
+
+## browser: the Lead Manager's billing page in headless Chromium (screenshots in test-artifacts/browser/)
+.PHONY: browser
+browser: $(STAMP) $(CHROMIUM)
+	$(PY) -m pytest tests/browser
 
 ## openapi: openapi.json from the code of the API functions (a test fails while it differs)
 .PHONY: openapi

@@ -143,6 +143,11 @@ BILLING_RESOURCE_SERVER_LOGICAL_ID: Final = "BillingResourceServer"
 CONTRACTOR_USER_POOL_DOMAIN_LOGICAL_ID: Final = "ContractorUserPoolDomain"
 CONTRACTOR_AUTHORIZER_LOGICAL_ID: Final = "ContractorAuthorizer"
 CONTRACTOR_APP_CALLBACK_URLS_PARAMETER: Final = "ContractorAppCallbackUrls"
+# The Lead Manager's billing page (infra/web.py): its bucket, distribution and address.
+WEB_BUCKET_LOGICAL_ID: Final = "LeadManagerWebBucket"
+WEB_DISTRIBUTION_LOGICAL_ID: Final = "LeadManagerDistribution"
+WEB_URL_OUTPUT: Final = "LeadManagerUrl"
+STRIPE_PUBLISHABLE_KEY_PARAMETER: Final = "StripePublishableKey"
 
 # The OAuth scope of the contractor routes: the resource server's identifier, then the
 # scope's name, as Cognito writes it into an access token's ``scope`` claim.

@@ -2,8 +2,8 @@
 the invoicing (``infra/weekly_invoice.py``), the card flow and Stripe's webhooks
 (``infra/card_updated.py``), the schedules of ``infra/budget_reset.py`` and
 ``infra/grace_check.py``, the notices of ``infra/notify.py``, the invoice PDFs of
-``infra/documents.py``, the contractors' user pool, the API and the alarms an operator
-acts on.
+``infra/documents.py``, the contractors' user pool, the API, the Lead Manager's billing page
+(``infra/web.py``) and the alarms an operator acts on.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from infra.payments import StripeSecret
 from infra.queues import messages_visible_alarm, retained_queue
 from infra.streams import MAX_RECORD_AGE, iterator_age_alarm, stream_read_policy
 from infra.tables import BillingTables
+from infra.web import LeadManagerWeb
 from infra.weekly_invoice import WeeklyInvoice
 
 
@@ -237,6 +238,11 @@ class LeadBillingStack(Stack):
             api=api.function,
             card_updated=self.card_updated.function.function,
             contractors=self.contractors,
+        )
+
+        # The Lead Manager's billing page, with /me/* to this API on its origin.
+        self.web = LeadManagerWeb(
+            self, "LeadManager", api=self.api.rest_api, contractors=self.contractors
         )
 
         self.functions = {

@@ -72,6 +72,7 @@ def banner(stack: LocalStack) -> str:
         "Local stack is up.",
         f"  API            {api}",
         f"  API docs       {api}/docs  (Swagger UI of {api}/openapi.json)",
+        f"  Lead Manager   {api}/app/  (billing page; sign in as {DEMO_ACCOUNT['contractor_id']})",
         f"  AWS endpoint   {aws}  (region us-east-1, any credentials)",
         f"  Stripe         {config['stripe_endpoint']}  (api key sk_test_anything)",
         f"  Clock          {config['now']}  (simulated; moves only when told)",

@@ -23,6 +23,11 @@ method, as the template sets it; a request it refuses reaches no function:
 
 Tokens are bearer JWTs from ``POST /_local/token``. Like API Gateway, a path or method the
 API does not have answers 403 ``Missing Authentication Token``.
+
+The gateway also serves what the deployed stack serves from CloudFront: the Lead Manager's
+billing page at ``/app/`` (``web/``, on the API's origin as the distribution puts it), and
+the local sign-in that stands for the user pool's hosted login, ``/_local/oauth2/*``
+(``local/web.py``).
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from local.clock import parse_instant
 from local.runtime import Runtime
 from local.specs import RouteSpec
 from local.template import ACCOUNT_ID
+from local.web import LeadManagerPage
 
 
 class Control(Protocol):
@@ -175,6 +181,8 @@ class Gateway:
         self.control = control
         self.binary_media_types = list(binary_media_types)
         self.default_scopes = list(default_scopes)
+        # The Lead Manager's billing page at /app/ and its local sign-in (local/web.py).
+        self.page = LeadManagerPage(control, tokens, self.default_scopes)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -203,7 +211,9 @@ class Gateway:
     def wsgi(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
         try:
-            if request.path == "/_local" or request.path.startswith("/_local/"):
+            if self.page.serves(request):  # /app/ and /_local/oauth2/*: local/web.py
+                response = self.page.respond(request)
+            elif request.path == "/_local" or request.path.startswith("/_local/"):
                 response = self._local(request)
             elif docs.serves(request):  # /openapi.json and /docs (Swagger UI): local only
                 response = docs.respond(request)
