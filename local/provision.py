@@ -65,6 +65,11 @@ IGNORED_TYPES = {
     "AWS::Cognito::UserPoolClient",
     "AWS::Cognito::UserPoolDomain",
     "AWS::Cognito::UserPoolResourceServer",
+    # The Lead Manager's page: the gateway serves web/ at /app/ in their place (local/web.py).
+    "AWS::CloudFront::Distribution",
+    "AWS::CloudFront::OriginAccessControl",
+    "AWS::CloudFront::ResponseHeadersPolicy",
+    "Custom::CDKBucketDeployment",
 }
 
 TABLE_TYPES = ("AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable")
