@@ -67,5 +67,10 @@ lint: $(STAMP)
 synth: $(STAMP)
 	$(PY) -m infra.app
 
+## bench: every benchmark beside its target, written to bench/RESULTS.md (BENCH_ARGS="--only trips,cold")
+.PHONY: bench
+bench: $(STAMP) synth
+	$(PY) -m bench $(BENCH_ARGS)
+
 clean:
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache

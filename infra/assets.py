@@ -19,17 +19,27 @@ than taken from the runtime for the same reason. The functions run on exactly th
 the tests ran on, and the layer's ``/opt/python`` comes before the runtime's packages on the
 Lambda import path.
 
+Bytecode: Lambda's code and layers are read-only, so Python cannot write ``__pycache__``
+there and compiles every module without bytecode from source at every cold start (about
+three times the import cost of the same modules with bytecode; ``bench/cold_start.py``
+measures both). When an interpreter of the runtime's Python is found (``$LAMBDA_PYTHON``,
+``python3.12`` on the path, or pyenv's 3.12), the layer and every function asset are
+compiled with it, hash-checked (``--invalidation-mode checked-hash``: Python uses the
+bytecode only while it matches the source beside it, whatever the files' times after
+zipping). Without one they ship source only, and the synth says so.
+
 pip runs once per change of the lock: the built layer is kept with a key, a hash of
-``requirements.lock``, ``pyproject.toml`` and the pip arguments, and reused while the key
-matches. A synth that needs to build the layer and cannot (no access to the package index,
-no wheel for the platform) fails with ``LayerBuildError``; it never produces a stack with a
-missing or partial layer.
+``requirements.lock``, ``pyproject.toml``, the pip arguments and the bytecode's
+interpreter, and reused while the key matches. A synth that needs to build the layer and
+cannot (no access to the package index, no wheel for the platform) fails with
+``LayerBuildError``; it never produces a stack with a missing or partial layer.
 """
 
 from __future__ import annotations
 
 import fcntl
 import functools
+import glob
 import hashlib
 import os
 import shutil
@@ -37,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import tomllib
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -80,6 +91,10 @@ _PIP_PLATFORM_ARGS = (
 )
 
 
+# Hash-checked bytecode: valid while it matches its source, whatever the files' times.
+_COMPILE_ARGS = ("-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "checked-hash")
+
+
 class LayerBuildError(RuntimeError):
     """The dependency layer could not be built; the synth cannot produce a working stack."""
 
@@ -114,6 +129,71 @@ def _replace_dir(built: Path, target: Path) -> None:
         built.rename(target)
 
 
+@functools.cache
+def lambda_python() -> str | None:
+    """An interpreter of the runtime's Python (``LAYER_PYTHON_VERSION``) to compile the
+    bytecode the functions run with; None when this machine has none."""
+    version = LAYER_PYTHON_VERSION
+    candidates = [os.environ.get("LAMBDA_PYTHON", ""), f"python{version}"]
+    pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
+    candidates += sorted(glob.glob(f"{pyenv_root}/versions/{version}.*/bin/python{version}"))
+    for candidate in candidates:
+        if not candidate:
+            continue
+        found = shutil.which(candidate) or (candidate if Path(candidate).is_file() else None)
+        if found is None:
+            continue
+        # A pyenv shim exists for every version it knows and fails for inactive ones.
+        probe = subprocess.run(  # noqa: S603 - the interpreter found, asked its version
+            [found, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == version:
+            return found
+    return None
+
+
+def bytecode_tag() -> str:
+    """What the built code is compiled for: ``cpython-312``, or ``source`` (no bytecode)."""
+    return f"cpython-{LAYER_PYTHON_VERSION.replace('.', '')}" if lambda_python() else "source"
+
+
+@functools.cache
+def _no_bytecode_warning() -> None:
+    warnings.warn(
+        f"no Python {LAYER_PYTHON_VERSION} found (set LAMBDA_PYTHON): the layer and the "
+        "function assets ship without bytecode, and Lambda compiles every module at every "
+        "cold start",
+        stacklevel=3,
+    )
+
+
+def _compile(directory: Path, *, strict: bool) -> None:
+    """Write hash-checked bytecode for the runtime's Python beside every module. ``strict``:
+    a module that does not compile fails the build (the functions' own code); otherwise it
+    is left as source (a dependency's file that no import reaches, such as a test or a
+    Python 2 leftover)."""
+    python = lambda_python()
+    if python is None:
+        _no_bytecode_warning()
+        return
+    result = subprocess.run(  # noqa: S603 - the runtime's interpreter, on our build output
+        [python, *_COMPILE_ARGS, str(directory)], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0 and strict:
+        raise LayerBuildError(
+            f"compiling {directory} for Python {LAYER_PYTHON_VERSION} failed:\n"
+            f"{result.stdout.strip()}\n{result.stderr.strip()}"
+        )
+
+
+def _bytecode_of(source: Path) -> Path:
+    """Where the runtime's Python looks for the bytecode of ``source``."""
+    return source.parent / "__pycache__" / f"{source.stem}.{bytecode_tag()}.pyc"
+
+
 def _function_sources(name: str) -> dict[Path, Path]:
     """The files of a function's asset: path inside the asset -> source file."""
     sources = {Path("functions/__init__.py"): FUNCTIONS_DIR / "__init__.py"}
@@ -133,10 +213,15 @@ def _function_sources(name: str) -> dict[Path, Path]:
 
 
 def _holds_exactly(directory: Path, sources: dict[Path, Path]) -> bool:
+    """Whether ``directory`` holds exactly these sources, each module with its bytecode
+    when bytecode is built (and none when it is not)."""
     if not directory.is_dir():
         return False
     present = {path.relative_to(directory) for path in directory.rglob("*") if path.is_file()}
-    return present == set(sources) and all(
+    expected = set(sources)
+    if lambda_python() is not None:
+        expected |= {_bytecode_of(relative) for relative in sources if relative.suffix == ".py"}
+    return present == expected and all(
         (directory / relative).read_bytes() == source.read_bytes()
         for relative, source in sources.items()
     )
@@ -165,6 +250,7 @@ def function_code(name: str) -> Path:
                 (staging / relative).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, staging / relative)
             (staging / "functions" / name).mkdir(parents=True, exist_ok=True)
+            _compile(staging, strict=True)
             _replace_dir(staging, target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -212,6 +298,7 @@ def _layer_key(requirements: list[str]) -> str:
         PYPROJECT.read_bytes(),
         "\n".join(requirements).encode(),
         "\n".join(_PIP_PLATFORM_ARGS).encode(),
+        bytecode_tag().encode(),
     ):
         digest.update(hashlib.sha256(part).digest())
     return digest.hexdigest()
@@ -263,6 +350,7 @@ def dependency_layer() -> DependencyLayer:
             _pip_install(requirements, layer / "python", workdir)
             # Console scripts are of no use in a layer.
             shutil.rmtree(layer / "python" / "bin", ignore_errors=True)
+            _compile(layer / "python", strict=False)
             _LAYER_KEY_FILE.unlink(missing_ok=True)
             _replace_dir(layer, LAYER_DIR)
             _LAYER_KEY_FILE.write_text(key + "\n")

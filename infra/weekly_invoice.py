@@ -51,10 +51,23 @@ WORK_MAX_RECEIVES = 5
 # queue, so the dead-letter queue keeps messages longer than the work queue does.
 WORK_RETENTION = Duration.days(4)
 WORK_BATCH_SIZE = 10
-# Keeps Stripe well under its limit of 100 requests per second in live mode: each invoice
-# costs a few Stripe requests, and one invocation handles its messages one after another,
-# so five invocations at a time stay far below it.
-WORK_MAX_CONCURRENCY = 5
+# R3 at scale (bench/RESULTS.md, the 100,000-contractor Friday): an invoice costs one Stripe
+# request (its PaymentIntent) and about a second, mostly Stripe's answer, so the Friday run
+# of a timezone goes as fast as Stripe lets it. Stripe allows 100 requests a second in live
+# mode (https://docs.stripe.com/rate-limits), for everything that calls it at that moment:
+# the Friday run takes 75 and leaves 25 for the API's card routes (5 calls a second, each a
+# few requests), grace_check's retries and threshold invoices. Each of the work queue's
+# environments starts at most one Stripe request a second and returns only once its last
+# request's second has passed (``functions/adapters/pacing.py``): each place of the
+# mapping's concurrency sends at most one request in any second, so 75 places never send
+# more than 75, however their requests line up and whatever Stripe's latency. (Stripe's
+# documentation also names a default of 25 requests a second per endpoint unless raised
+# for the account: the share must not exceed what the account is granted for creating
+# PaymentIntents.)
+STRIPE_LIVE_REQUESTS_PER_SECOND = 100
+FRIDAY_STRIPE_REQUESTS_PER_SECOND = 75
+STRIPE_REQUEST_INTERVAL_SECONDS = 1.0
+WORK_MAX_CONCURRENCY = FRIDAY_STRIPE_REQUESTS_PER_SECOND
 
 
 def _threshold_filter() -> Mapping[str, Any]:
@@ -122,6 +135,7 @@ class WeeklyInvoice(Construct):
                 names.EMAIL_SENDER: email.sender_address,
                 names.EMAIL_CONFIGURATION_SET: email.configuration_set_name,
                 names.DOCUMENTS_BUCKET: documents.bucket_name,
+                names.STRIPE_REQUEST_INTERVAL: f"{STRIPE_REQUEST_INTERVAL_SECONDS:.3f}",
             },
             layer=layer,
             timeout=TIMEOUT,

@@ -13,6 +13,10 @@ Dates, times and amounts are formatted with Babel for ``en_US`` or ``es_US``; am
 from integer cents to ``Decimal``, never through a float; times are shown on the
 account's wall clock with the zone's name, so a contractor in Los Angeles and one in New
 York each read their own hour, and an hour across a DST change reads right.
+
+Jinja2 and Babel are imported when an email is first rendered, not when this module is:
+the functions that send emails import it at init, and most of their invocations send
+none (``bench/cold_start.py`` measures what that saves).
 """
 
 from __future__ import annotations
@@ -26,16 +30,14 @@ from decimal import Decimal
 from email import policy, utils
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-from babel.dates import format_date, format_datetime, format_time
-from babel.numbers import format_currency
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
 
 from functions.billing.account import Locale
 from functions.billing.money import Money
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 BRAND = "CraftJack"
@@ -70,6 +72,8 @@ _TEMPLATE_SPACE = re.compile(r"[ \t\r\n\f\v]+")
 @functools.cache
 def environment() -> Environment:
     """The one Jinja environment of every email: HTML layouts autoescape, nothing else."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
     return Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
@@ -96,6 +100,8 @@ def plain(value: object) -> str:
     Only the template's own spacing (line breaks, indentation) is collapsed: the no-break
     spaces Babel writes (between "6:00" and "AM") stay, so a time never breaks across lines.
     """
+    from markupsafe import Markup
+
     if isinstance(value, Markup) or not isinstance(value, str):
         raise TypeError(f"a sentence must be plain text, got {type(value).__name__}")
     return _TEMPLATE_SPACE.sub(" ", value).strip(" ")
@@ -122,6 +128,8 @@ def require_aware(name: str, instant: datetime) -> None:
 
 def local_moment(instant: datetime, timezone: str, locale: str, name: str) -> LocalMoment:
     """``instant`` as read in ``timezone`` (``name`` says which instant, in errors)."""
+    from babel.dates import format_date, format_datetime, format_time
+
     require_aware(name, instant)
     zone = ZoneInfo(timezone)
     local = instant.astimezone(zone)
@@ -135,12 +143,16 @@ def local_moment(instant: datetime, timezone: str, locale: str, name: str) -> Lo
 
 def local_date(instant: datetime, timezone: str, locale: str, name: str) -> str:
     """The long date of ``instant`` in ``timezone``."""
+    from babel.dates import format_date
+
     require_aware(name, instant)
     return format_date(instant.astimezone(ZoneInfo(timezone)), "long", locale=locale)
 
 
 def format_money(amount: Money, locale: str) -> str:
     """An amount as the reader writes it, from integer cents through ``Decimal``."""
+    from babel.numbers import format_currency
+
     return format_currency(Decimal(amount.cents) / 100, amount.currency, locale=locale)
 
 

@@ -31,8 +31,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_time, get_datetime_format
-
 from functions.adapters.email_format import (
     BABEL_LOCALES,
     BRAND,
@@ -250,6 +248,8 @@ def _sentences(view: InvoiceView, invoice_words: Any, common: Any) -> dict[str, 
 def _view(
     invoice: Invoice, account: Account, sender: str, grace_ends_at: datetime | None
 ) -> InvoiceView:
+    from babel.dates import format_date, format_time, get_datetime_format
+
     locale = BABEL_LOCALES[account.locale]
     zone = ZoneInfo(account.timezone)
 

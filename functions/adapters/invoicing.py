@@ -16,12 +16,19 @@ Issuing is resumable and idempotent, keyed by the invoice id:
    that claimed nothing becomes void.
 
 A crash anywhere leaves a state that running the same invoice id again completes.
+
+What a step writes, it knows: the claimed charges come back from their conditional updates,
+the issued invoice and the settled attempt are built from what their transactions wrote,
+and the account read to issue is handed to the collection. A Friday invoice therefore reads
+its unbilled charges and its account once each, and nothing else (``bench/RESULTS.md``,
+Friday cost). A transaction whose conditions no longer hold is cancelled, and the step
+reads again and decides again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -32,7 +39,7 @@ from pynamodb.exceptions import (
     TransactWriteError,
     UpdateError,
 )
-from pynamodb.expressions.condition import size
+from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
 
@@ -94,6 +101,15 @@ class LedgerMismatch(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
+class Issued:
+    """An issued invoice, with the account as that issue left it when this very call
+    issued it (None when the invoice was issued before: the caller reads the account)."""
+
+    invoice: Invoice
+    account: Account | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     items: list[Invoice]
     next_cursor: str | None
@@ -113,6 +129,22 @@ class InvoiceStore:
         or None when there was nothing to bill. ``while_sequence``: issue only if the
         account has issued exactly that many invoices and is flagged for a threshold
         invoice (R4), so that a stale trigger issues nothing."""
+        issued = self.issue_with_account(
+            contractor_id, invoice_id, kind, now, while_sequence=while_sequence
+        )
+        return issued.invoice if issued else None
+
+    def issue_with_account(
+        self,
+        contractor_id: str,
+        invoice_id: str,
+        kind: InvoiceKind,
+        now: datetime,
+        *,
+        while_sequence: int | None = None,
+    ) -> Issued | None:
+        """``issue``, with the account the issue read, so that collecting and emailing the
+        invoice need not read it again."""
         draft = self._item(invoice_id)
         if draft is None:
             draft = self._draft(contractor_id, invoice_id, kind, now, while_sequence)
@@ -121,7 +153,7 @@ class InvoiceStore:
         if draft.status == VOID:
             return None
         if draft.status != DRAFT:
-            return invoice_from_item(draft)
+            return Issued(invoice_from_item(draft))
         claimed = self._claim(draft)
         if not claimed:
             self._void(draft)
@@ -207,15 +239,30 @@ class InvoiceStore:
         starts the grace period (R9), once. A paid invoice never becomes past due. A payment
         that brings the past-due balance to zero ends the grace period and lifts a
         non-payment pause (R10), decided on the account as read and conditioned on it.
+
+        The first try trusts ``invoice`` as the caller holds it, when it holds every attempt
+        before this one, settled: the transaction is conditioned on the invoice's status
+        and attempts being exactly that, so a stale view cancels it, and the invoice is
+        read then. The invoice settled is built from what the transaction wrote.
         """
+        index = attempt.number - 1
+        trusted: Invoice | None = invoice if _holds_attempts_before(invoice, index) else None
         for _ in range(MAX_ISSUE_ATTEMPTS):
-            current = self._item(invoice.invoice_id)
-            if current is None:
-                raise StorageUnavailable(f"invoice {invoice.invoice_id} vanished")
-            known = invoice_from_item(current)
-            index = attempt.number - 1
-            if index >= len(known.attempts) or known.attempts[index].outcome not in _OPEN_OUTCOMES:
-                return known  # settled already (by the run or by a webhook)
+            if trusted is not None:
+                known, trusted = trusted, None
+                expected: Condition | None = (InvoiceModel.status == known.status.value) & (
+                    size(InvoiceModel.attempts) == index + 1
+                )
+            else:
+                current = self._item(invoice.invoice_id)
+                if current is None:
+                    raise StorageUnavailable(f"invoice {invoice.invoice_id} vanished")
+                known, expected = invoice_from_item(current), None
+                if (
+                    index >= len(known.attempts)
+                    or known.attempts[index].outcome not in _OPEN_OUTCOMES
+                ):
+                    return known  # settled already (by the run or by a webhook)
             status = status_after(known.status, attempt.outcome)
             pays_past_due = (
                 attempt.outcome is AttemptOutcome.SUCCEEDED
@@ -223,9 +270,12 @@ class InvoiceStore:
             )
             account = self._account(known.contractor_id) if pays_past_due else None
             path = InvoiceModel.attempts[index]
+            condition = path["outcome"].is_in(*(o.value for o in _OPEN_OUTCOMES))
+            if expected is not None:
+                condition &= expected
             try:
                 with transact_write() as transaction:
-                    actions = self._attempt_effects(
+                    actions, changes = self._attempt_effects(
                         transaction, known, attempt, status, account, now
                     )
                     transaction.update(
@@ -235,7 +285,7 @@ class InvoiceStore:
                             InvoiceModel.status.set(status.value),
                             *actions,
                         ],
-                        condition=path["outcome"].is_in(*(o.value for o in _OPEN_OUTCOMES)),
+                        condition=condition,
                     )
             except TransactWriteError as error:
                 reasons = error.cancellation_reasons or []
@@ -244,7 +294,12 @@ class InvoiceStore:
                     # Settled elsewhere (the next read says so), or the account moved.
                     continue
                 raise StorageUnavailable(str(error)) from error
-            return self.get(invoice.invoice_id) or known
+            return replace(
+                known,
+                status=status,
+                attempts=(*known.attempts[:index], _attempt_from(_attempt(attempt))),
+                **changes,
+            )
         raise StorageUnavailable(f"invoice {invoice.invoice_id}: attempt not settled")
 
     def _account(self, contractor_id: str) -> Account:
@@ -263,9 +318,9 @@ class InvoiceStore:
         status: InvoiceStatus,
         account: Account | None,
         now: datetime,
-    ) -> list[Action]:
+    ) -> tuple[list[Action], dict[str, Any]]:
         """Write the attempt's effects on the account and the ledger; the further updates
-        of the invoice they call for."""
+        of the invoice they call for, as actions and as the invoice's changed fields."""
         total = invoice.amount_due.cents  # what the card pays: the credit applied is settled
         contractor = invoice.contractor_id
         if attempt.outcome is AttemptOutcome.SUCCEEDED:
@@ -310,11 +365,11 @@ class InvoiceStore:
                 ],
                 condition=AccountModel.contractor_id.exists(),
             )
-        return []
+        return [], {}
 
     def _past_due_paid(
         self, transaction: Any, invoice: Invoice, account: Account, now: datetime
-    ) -> list[Action]:
+    ) -> tuple[list[Action], dict[str, Any]]:
         """Paid after failing: the past-due balance shrinks again. At zero the grace period
         is over (R9) and a non-payment pause lifts (R10, R12)."""
         total = invoice.amount_due.cents
@@ -328,6 +383,7 @@ class InvoiceStore:
         actions: list[Action] = [AccountModel.past_due_cents.set(left)]
         condition = AccountModel.past_due_cents == account.past_due.cents
         invoice_actions: list[Action] = []
+        changes: dict[str, Any] = {}
         if left == 0:
             actions += [
                 AccountModel.first_failure_at.remove(),
@@ -348,10 +404,14 @@ class InvoiceStore:
                     InvoiceModel.reactivated_at.set(instant(now)),
                     InvoiceModel.reactivated_paused_since.set(since),
                 ]
+                changes = {
+                    "reactivated_at": parse_instant(instant(now)),
+                    "reactivated_paused_since": parse_instant(since),
+                }
             else:
                 condition &= pause.does_not_exist()
         transaction.update(AccountModel(contractor), actions=actions, condition=condition)
-        return invoice_actions
+        return invoice_actions, changes
 
     # ------------------------------------------------------------------ email
 
@@ -431,11 +491,17 @@ class InvoiceStore:
         return LedgerEntryModel.unbilled.query(contractor_id, consistent_read=True, limit=MAX_LINES)
 
     def _claim(self, draft: InvoiceModel) -> list[LedgerEntryModel]:
-        """Claim each listed charge that is still unbilled; the charges this invoice holds."""
+        """Claim each listed charge that is still unbilled; the charges this invoice holds.
+
+        A claim that succeeds is a charge on this invoice (its condition also accepts a
+        charge this invoice claimed before, when an issue is resumed), and its update
+        answers with the whole entry: nothing is read again."""
         invoice_id = draft.invoice_id
+        mine: list[LedgerEntryModel] = []
         for lead_id in draft.candidates:
+            entry = LedgerEntryModel(draft.contractor_id, lead_entry_id(lead_id))
             try:
-                LedgerEntryModel(draft.contractor_id, lead_entry_id(lead_id)).update(
+                entry.update(
                     actions=[
                         LedgerEntryModel.invoice_id.set(invoice_id),
                         LedgerEntryModel.unbilled_key.remove(),
@@ -449,12 +515,9 @@ class InvoiceStore:
             except UpdateError as error:
                 if error.cause_response_code != CONDITIONAL_FAILURE:
                     raise StorageUnavailable(str(error)) from error
-                # On another invoice already: it stays there (R2).
-        keys = [(draft.contractor_id, lead_entry_id(lead_id)) for lead_id in draft.candidates]
-        entries = LedgerEntryModel.batch_get(keys, consistent_read=True)
-        mine = [entry for entry in entries if entry.invoice_id == invoice_id]
-        order = {lead_id: position for position, lead_id in enumerate(draft.candidates)}
-        return sorted(mine, key=lambda entry: order[entry.lead_id or ""])
+                continue  # on another invoice already: it stays there (R2)
+            mine.append(entry)
+        return mine
 
     def _void(self, draft: InvoiceModel) -> None:
         try:
@@ -468,7 +531,7 @@ class InvoiceStore:
 
     def _issue_draft(
         self, draft: InvoiceModel, claimed: list[LedgerEntryModel], now: datetime
-    ) -> Invoice | None:
+    ) -> Issued | None:
         lines = [
             InvoiceLineAttribute(
                 lead_id=entry.lead_id,
@@ -495,7 +558,7 @@ class InvoiceStore:
             if left < 0:
                 latest = self._item(draft.invoice_id)
                 if latest is not None and latest.status != DRAFT:
-                    return self.get(draft.invoice_id)  # issued concurrently, under this id
+                    return _issued(self.get(draft.invoice_id))  # issued concurrently
                 raise LedgerMismatch(
                     f"account {draft.contractor_id}: invoice {draft.invoice_id} claims "
                     f"{total} cents but only {unbilled} are unbilled"
@@ -570,12 +633,28 @@ class InvoiceStore:
                     for reason in reasons[: puts + 1]
                 )
                 if issued_elsewhere:
-                    return self.get(draft.invoice_id)
+                    return _issued(self.get(draft.invoice_id))
                 codes = {reason.code for reason in reasons if reason is not None}
                 if codes and codes <= RETRYABLE_CANCELLATIONS | {CONDITION_FAILED}:
                     continue  # the account moved (a charge landed): read it again
                 raise StorageUnavailable(str(error)) from error
-            return self.get(draft.invoice_id)
+            # What the transaction wrote, on the items as they were read.
+            draft.status = InvoiceStatus.OPEN.value
+            draft.issued_at = issued
+            draft.issued_key = f"{issued}#{draft.invoice_id}"
+            draft.total_cents = total
+            draft.lines = lines
+            if applied:
+                draft.credit_applied_cents = applied
+            account.unbilled_cents = left
+            account.invoice_headroom_cents = int(account.threshold_cents) - left
+            account.invoice_due = left >= int(account.threshold_cents)
+            account.invoice_sequence = int(account.invoice_sequence or 0) + 1
+            if left == 0:
+                account.billable_timezone = None
+            if applied:
+                account.credit_cents = credit - applied
+            return Issued(invoice_from_item(draft), account_from_item(account))
         raise StorageUnavailable(f"invoice {draft.invoice_id}: the account kept changing")
 
 
@@ -600,27 +679,43 @@ def _attempt(attempt: PaymentAttempt) -> PaymentAttemptAttribute:
     )
 
 
-def invoice_from_item(item: InvoiceModel) -> Invoice:
-    attempts = tuple(
-        PaymentAttempt(
-            number=int(raw.number),
-            at=parse_instant(raw.at),
-            outcome=AttemptOutcome(raw.outcome),
-            payment_intent_id=raw.payment_intent_id,
-            decline_code=raw.decline_code,
-            card=Card(
-                raw.payment_method_id or "",
-                raw.card_brand,
-                raw.card_last4 or "",
-                int(raw.card_exp_month or 0),
-                int(raw.card_exp_year or 0),
-            )
-            if raw.card_brand
-            else None,
-            card_update=raw.card_update,
+def _attempt_from(raw: PaymentAttemptAttribute) -> PaymentAttempt:
+    return PaymentAttempt(
+        number=int(raw.number),
+        at=parse_instant(raw.at),
+        outcome=AttemptOutcome(raw.outcome),
+        payment_intent_id=raw.payment_intent_id,
+        decline_code=raw.decline_code,
+        card=Card(
+            raw.payment_method_id or "",
+            raw.card_brand,
+            raw.card_last4 or "",
+            int(raw.card_exp_month or 0),
+            int(raw.card_exp_year or 0),
         )
-        for raw in item.attempts
+        if raw.card_brand
+        else None,
+        card_update=raw.card_update,
     )
+
+
+def _holds_attempts_before(invoice: Invoice, index: int) -> bool:
+    """Whether ``invoice`` shows every attempt before ``index``, each settled (settled
+    attempts never change again), and none after it."""
+    before = invoice.attempts[:index]
+    return (
+        len(before) == index
+        and len(invoice.attempts) <= index + 1
+        and all(attempt.outcome not in _OPEN_OUTCOMES for attempt in before)
+    )
+
+
+def _issued(invoice: Invoice | None) -> Issued | None:
+    return Issued(invoice) if invoice is not None else None
+
+
+def invoice_from_item(item: InvoiceModel) -> Invoice:
+    attempts = tuple(_attempt_from(raw) for raw in item.attempts)
     return Invoice(
         invoice_id=item.invoice_id,
         contractor_id=item.contractor_id,

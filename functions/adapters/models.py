@@ -4,12 +4,16 @@ These classes are the single definition of every table: the functions read and w
 through them, the integration tests create their tables from them, and the CDK stack
 builds its tables from them (``infra/tables.py``), so the three cannot drift.
 
-Table names are bound at cold start from the function's settings (``bind_tables``).
+Table names are bound at cold start from the function's settings (``bind_tables``), and
+every model and transaction of the process shares one DynamoDB client (``dynamodb_client``).
 Instants are stored as fixed-width UTC strings (``accounts.instant``) so that they compare
 correctly as strings inside DynamoDB condition expressions.
 """
 
 from __future__ import annotations
+
+import threading
+from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -18,7 +22,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
-from pynamodb.connection import Connection
+from pynamodb.connection import Connection, TableConnection
 from pynamodb.indexes import (
     AllProjection,
     GlobalSecondaryIndex,
@@ -27,6 +31,7 @@ from pynamodb.indexes import (
     LocalSecondaryIndex,
 )
 from pynamodb.models import Model
+from pynamodb.settings import get_settings_value
 from pynamodb.transactions import TransactWrite
 
 
@@ -35,6 +40,17 @@ class _Table(Model):
         abstract = True
         billing_mode = "PAY_PER_REQUEST"
         table_name = "unbound"
+
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        # PynamoDB gives each model a connection, and each connection a botocore session
+        # and client of its own, built on first use: a function using four tables would
+        # load DynamoDB's service model four times in its first invocation. They all
+        # share the process's one client instead.
+        table = super()._get_connection()
+        if table.connection._client is None:
+            table.connection._client = dynamodb_client()
+        return table
 
 
 class AccountManagerAttribute(MapAttribute[str, str]):
@@ -352,19 +368,58 @@ TABLE_MODELS: dict[str, type[Model]] = {
 
 
 def bind_tables(names: dict[str, str]) -> None:
-    """Point each model at its physical table (``{"accounts": "Accounts-ABC", ...}``)."""
+    """Point each model at its physical table (``{"accounts": "Accounts-ABC", ...}``); the
+    DynamoDB client is built on first use, in the environment of that moment."""
+    global _client, _connection
     for key, name in names.items():
         model = TABLE_MODELS[key]
         model.Meta.table_name = name
         model._connection = None
+    with _lock:
+        _client = _connection = None
 
 
+def connect(names: dict[str, str]) -> None:
+    """``bind_tables``, and the DynamoDB client built now: what a handler does at init, so
+    that its first invocation finds the client ready."""
+    bind_tables(names)
+    dynamodb_client()
+
+
+_lock = threading.Lock()
+_client: Any = None
 _connection: Connection | None = None
 
 
+def dynamodb_client() -> Any:
+    """The process's one DynamoDB client, with PynamoDB's client settings (no parameter
+    validation, its timeouts, pool and retries), from boto3's default session so that it
+    shares the service data the function's other clients loaded."""
+    global _client
+    with _lock:
+        if _client is None:
+            import boto3
+            from botocore.config import Config
+
+            attempts = 1 + int(get_settings_value("max_retry_attempts"))
+            _client = boto3.client(
+                "dynamodb",
+                config=Config(
+                    parameter_validation=False,
+                    connect_timeout=get_settings_value("connect_timeout_seconds"),
+                    read_timeout=get_settings_value("read_timeout_seconds"),
+                    max_pool_connections=get_settings_value("max_pool_connections"),
+                    retries={"total_max_attempts": attempts, "mode": "standard"},
+                ),
+            )
+        return _client
+
+
 def transact_write() -> TransactWrite:
-    """A write transaction across the billing tables (one connection per process)."""
+    """A write transaction across the billing tables, on the process's DynamoDB client."""
     global _connection
     if _connection is None:
-        _connection = Connection()
+        connection = Connection()
+        connection._client = dynamodb_client()
+        _connection = connection
     return TransactWrite(connection=_connection)

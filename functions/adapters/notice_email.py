@@ -24,8 +24,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from babel.numbers import format_percent
-
 from functions.adapters.email_format import (
     BABEL_LOCALES,
     LocalMoment,
@@ -215,6 +213,8 @@ def _sentences(
 
 
 def _view(notice: Notice, account: Account, sender: str) -> NoticeView:
+    from babel.numbers import format_percent
+
     locale = BABEL_LOCALES[account.locale]
     timezone = account.timezone
     kind, reason = notice.kind, notice.reason

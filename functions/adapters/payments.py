@@ -10,6 +10,10 @@ same parameters and the same ``Idempotency-Key``, so that Stripe replays the fir
 instead of charging twice. A charge whose answer never comes is ``UNKNOWN`` and is resolved
 later with ``find_attempt``; it is never retried under a new key.
 
+Pacing: a function that calls Stripe from many environments at once gives each a
+``pacing.RequestPacer``, so that together they stay within their share of Stripe's rate
+limit (``infra/weekly_invoice.py``); every try of a request takes its turn.
+
 The same code runs against localstripe in the local stack, which refuses any parameter it
 does not know; that shapes the calls: PaymentIntents carry their description in the
 metadata (localstripe refuses ``description``), SetupIntents name no payment method types,
@@ -27,6 +31,7 @@ from typing import Any, TypeVar
 
 import stripe
 
+from functions.adapters.pacing import RequestPacer, request_pacer
 from functions.adapters.secrets import StripeSecrets, stripe_secrets
 from functions.billing.invoices import AttemptOutcome, Card
 from functions.billing.money import Money
@@ -89,6 +94,7 @@ class StripePayments:
         *,
         retries: int = DEFAULT_RETRIES,
         sleep: Sleep = time.sleep,
+        pacer: RequestPacer | None = None,
     ) -> None:
         if retries < 0:
             raise ValueError("retries cannot be negative")
@@ -96,6 +102,7 @@ class StripePayments:
         self._stripe = client.v1
         self._retries = retries
         self._sleep = sleep
+        self._pacer = pacer or RequestPacer(0)
 
     # Customers and cards (R11)
 
@@ -332,7 +339,8 @@ class StripePayments:
         retry = 0
         while True:
             try:
-                return request()
+                with self._pacer.turn():
+                    return request()
             except stripe.StripeError as error:
                 if retry >= self._retries or not _retryable(error):
                     raise
@@ -341,16 +349,21 @@ class StripePayments:
 
 
 @functools.lru_cache(maxsize=4)
-def stripe_payments(secrets: StripeSecrets) -> StripePayments:
+def stripe_payments(secrets: StripeSecrets, request_interval: float = 0.0) -> StripePayments:
     """The payments adapter for these credentials, reused while they stay the same, so a
-    rotated key takes effect without a cold start."""
-    return StripePayments(stripe_client(secrets.api_key, secrets.api_base))
+    rotated key takes effect without a cold start; paced at one request per
+    ``request_interval`` seconds (``RequestPacer``), across every key."""
+    return StripePayments(
+        stripe_client(secrets.api_key, secrets.api_base), pacer=request_pacer(request_interval)
+    )
 
 
-def payments_from_secret(secret_name: str) -> Callable[[], StripePayments]:
+def payments_from_secret(
+    secret_name: str, request_interval: float = 0.0
+) -> Callable[[], StripePayments]:
     """A provider of the payments adapter with the keys the secret holds when it is called
     (read through Powertools' cache)."""
-    return lambda: stripe_payments(stripe_secrets(secret_name))
+    return lambda: stripe_payments(stripe_secrets(secret_name), request_interval)
 
 
 def _request_key() -> str:

@@ -16,15 +16,16 @@ from functions.adapters.budget_periods import BudgetPeriods
 from functions.adapters.cards import ExpiringCards
 from functions.adapters.event_bus import EventBus
 from functions.adapters.mailer import SesMailer
-from functions.adapters.models import bind_tables
+from functions.adapters.models import connect
 from functions.adapters.notices import NoticeStore, Notifier
 from functions.adapters.settings import BudgetResetSettings
 from functions.budget_reset.reset_run import ResetRequest, ResetRun
 
 settings = BudgetResetSettings.from_env()
-bind_tables(settings.table_names())
+connect(settings.table_names())
 logger = Logger()
-tracer = Tracer()
+# botocore carries every AWS request, PynamoDB's included; Stripe's are traced once it loads.
+tracer = Tracer(patch_modules=["botocore"])
 metrics = Metrics()
 accounts = AccountStore()
 run = ResetRun(

@@ -124,9 +124,7 @@ class GraceRun:
             return 0
         return int(self._reminders.send(notice, account, now))
 
-    def _check(
-        self, contractor_id: str, now: datetime
-    ) -> tuple[list[BillingEvent], int, Account]:
+    def _check(self, contractor_id: str, now: datetime) -> tuple[list[BillingEvent], int, Account]:
         """The retries due and the pause at the grace end; the events, the number of
         retries and the account as read before them."""
         account = self._grace.get(contractor_id)

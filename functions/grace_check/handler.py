@@ -15,17 +15,18 @@ from functions.adapters.event_bus import EventBus
 from functions.adapters.grace_periods import GracePeriods
 from functions.adapters.invoicing import InvoiceStore
 from functions.adapters.mailer import SesMailer
-from functions.adapters.models import bind_tables
+from functions.adapters.models import connect
 from functions.adapters.notices import NoticeStore, Notifier
-from functions.adapters.payments import payments_from_secret
+from functions.adapters.payment_provider import payments_from_secret
 from functions.adapters.settings import GraceCheckSettings
 from functions.grace_check.grace_run import GraceRun, parse_run
 from functions.usecases.collection import Collection
 
 settings = GraceCheckSettings.from_env()
-bind_tables(settings.table_names())
+connect(settings.table_names())
 logger = Logger()
-tracer = Tracer()
+# botocore carries every AWS request, PynamoDB's included; Stripe's are traced once it loads.
+tracer = Tracer(patch_modules=["botocore"])
 metrics = Metrics()
 
 bus = EventBus(boto3.client("events"), settings.event_bus_name)

@@ -18,15 +18,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.adapters import clock
 from functions.adapters.mailer import SesMailer
-from functions.adapters.models import bind_tables
+from functions.adapters.models import connect
 from functions.adapters.notices import NoticeStore, Notifier
 from functions.adapters.settings import NotifySettings
 from functions.notify.account_changes import InvalidRecord, notify
 
 settings = NotifySettings.from_env()
-bind_tables(settings.table_names())
+connect(settings.table_names())
 logger = Logger()
-tracer = Tracer()
+# botocore carries every AWS request, PynamoDB's included; Stripe's are traced once it loads.
+tracer = Tracer(patch_modules=["botocore"])
 metrics = Metrics()
 
 notifier = Notifier(

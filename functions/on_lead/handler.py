@@ -11,15 +11,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.adapters import clock
 from functions.adapters.event_bus import EventBus
 from functions.adapters.lead_charges import LeadCharges
-from functions.adapters.models import bind_tables
+from functions.adapters.models import connect
 from functions.adapters.quarantine import Quarantine
 from functions.adapters.settings import OnLeadSettings
 from functions.on_lead.intake import LeadIntake
 
 settings = OnLeadSettings.from_env()
-bind_tables(settings.table_names())
+connect(settings.table_names())
 logger = Logger()
-tracer = Tracer()
+# botocore carries every AWS request, PynamoDB's included; Stripe's are traced once it loads.
+tracer = Tracer(patch_modules=["botocore"])
 metrics = Metrics()
 intake = LeadIntake(
     charges=LeadCharges(),

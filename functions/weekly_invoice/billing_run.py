@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from functions.adapters.accounts import AccountStore
-from functions.adapters.invoicing import InvoiceStore
+from functions.adapters.invoicing import InvoiceStore, Issued
 from functions.adapters.models import AccountModel
 from functions.billing.events import InvoiceIssued
 from functions.billing.invoices import (
@@ -41,6 +42,9 @@ from functions.usecases.collection import Collection
 
 logger = Logger(child=True)
 MAX_MESSAGES = 10
+# SendMessageBatch calls in flight at once during a fan-out: one after another, 100,000
+# accounts would take 10,000 round trips, longer than the function's two minutes.
+FAN_OUT_SENDERS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,29 +87,31 @@ class BillingRun:
         if friday is None:
             logger.warning("weekly run outside Friday", extra={"timezone": timezone})
             return 0
-        sent = 0
-        batch: list[WeeklyWork] = []
-        for contractor_id in self._billable(timezone):
-            batch.append(WeeklyWork(contractor_id, friday))
-            if len(batch) == MAX_MESSAGES:
-                sent += self._send(batch)
-                batch = []
-        if batch:
-            sent += self._send(batch)
+        with ThreadPoolExecutor(FAN_OUT_SENDERS, thread_name_prefix="fan-out") as senders:
+            sending = [
+                senders.submit(self._send, batch) for batch in self._batches(timezone, friday)
+            ]
+        # Every batch is tried; a refused one fails the run, whose retry sends again.
+        refused = [error for error in (future.exception() for future in sending) if error]
+        if refused:
+            raise refused[0]
+        sent = sum(future.result() for future in sending)
         logger.info("weekly run fanned out", extra={"timezone": timezone, "accounts": sent})
         return sent
 
     def weekly(self, work: WeeklyWork, now: datetime) -> Invoice | None:
         invoice_id = weekly_invoice_id(work.contractor_id, work.friday)
-        invoice = self._invoices.issue(work.contractor_id, invoice_id, InvoiceKind.WEEKLY, now)
-        return self._bill(invoice, now)
+        issued = self._invoices.issue_with_account(
+            work.contractor_id, invoice_id, InvoiceKind.WEEKLY, now
+        )
+        return self._bill(issued, now)
 
     def threshold(self, contractor_id: str, sequence: int, now: datetime) -> Invoice | None:
         """R4: the threshold invoice that follows the account's ``sequence``-th invoice.
 
         A stream record is retried at once, not later: when the payment's outcome is not
         known yet, the record succeeds and Stripe's webhook settles the attempt."""
-        invoice = self._invoices.issue(
+        issued = self._invoices.issue_with_account(
             contractor_id,
             threshold_invoice_id(contractor_id, sequence + 1),
             InvoiceKind.THRESHOLD,
@@ -113,17 +119,19 @@ class BillingRun:
             while_sequence=sequence,
         )
         try:
-            return self._bill(invoice, now)
+            return self._bill(issued, now)
         except PaymentOutcomeUnknown:
             logger.warning("threshold invoice awaits its payment's outcome")
-            return invoice
+            return issued.invoice if issued else None
 
     # ------------------------------------------------------------------ steps
 
-    def _bill(self, invoice: Invoice | None, now: datetime) -> Invoice | None:
-        if invoice is None:
+    def _bill(self, issue: Issued | None, now: datetime) -> Invoice | None:
+        if issue is None:
             return None
-        account = self._accounts.get(invoice.contractor_id)
+        invoice = issue.invoice
+        # The account as this issue left it; read when the invoice was issued before.
+        account = issue.account or self._accounts.get(invoice.contractor_id)
         issued = InvoiceIssued(
             invoice.contractor_id,
             invoice.invoice_id,
@@ -145,6 +153,16 @@ class BillingRun:
     def _billable(self, timezone: str) -> Iterator[str]:
         for item in AccountModel.billable.query(timezone):
             yield item.contractor_id
+
+    def _batches(self, timezone: str, friday: date) -> Iterator[list[WeeklyWork]]:
+        batch: list[WeeklyWork] = []
+        for contractor_id in self._billable(timezone):
+            batch.append(WeeklyWork(contractor_id, friday))
+            if len(batch) == MAX_MESSAGES:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
     def _send(self, batch: list[WeeklyWork]) -> int:
         response = self._sqs.send_message_batch(

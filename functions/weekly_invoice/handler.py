@@ -22,21 +22,27 @@ from functions.adapters.documents import InvoiceDocuments
 from functions.adapters.event_bus import EventBus
 from functions.adapters.invoicing import InvoiceStore
 from functions.adapters.mailer import SesMailer
-from functions.adapters.models import bind_tables
-from functions.adapters.payments import payments_from_secret
+from functions.adapters.models import connect
+from functions.adapters.pacing import request_pacer
+from functions.adapters.payment_provider import payments_from_secret
 from functions.adapters.settings import WeeklyInvoiceSettings
 from functions.billing.invoices import Invoice
 from functions.usecases.collection import Collection
 from functions.weekly_invoice.billing_run import BillingRun, WeeklyWork
 
 settings = WeeklyInvoiceSettings.from_env()
-bind_tables(settings.table_names())
+connect(settings.table_names())
 logger = Logger()
-tracer = Tracer()
+# botocore carries every AWS request, PynamoDB's included; Stripe's are traced once it loads.
+tracer = Tracer(patch_modules=["botocore"])
 metrics = Metrics()
 
 
-payments = payments_from_secret(settings.stripe_secret_name)
+payments = payments_from_secret(settings.stripe_secret_name, settings.stripe_request_interval)
+# The work queue's environments share the Friday's part of Stripe's rate limit: each paces
+# its requests, and returns only once its last request's interval has passed
+# (``functions.adapters.pacing``).
+stripe_turns = request_pacer(settings.stripe_request_interval)
 
 
 invoices = InvoiceStore()
@@ -85,10 +91,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("Records") == []:
         return {"batchItemFailures": []}
     source = (event.get("Records") or [{}])[0].get("eventSource")
-    if source == "aws:sqs":
-        processor = BatchProcessor(event_type=EventType.SQS)
-        return dict(process_partial_response(event, weekly_record, processor, context))
-    if source == "aws:dynamodb":
-        processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
-        return dict(process_partial_response(event, threshold_record, processor, context))
+    try:
+        if source == "aws:sqs":
+            processor = BatchProcessor(event_type=EventType.SQS)
+            return dict(process_partial_response(event, weekly_record, processor, context))
+        if source == "aws:dynamodb":
+            processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+            return dict(process_partial_response(event, threshold_record, processor, context))
+    finally:
+        stripe_turns.rest()
     raise ValueError(f"weekly_invoice cannot handle this event: {sorted(event)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,7 +114,11 @@ def test_function_code_is_the_modules_and_templates_of_its_package_and_the_share
 ) -> None:
     asset = assets.function_code("weekly_invoice")
 
-    copied = {path.relative_to(asset) for path in asset.rglob("*") if path.is_file()}
+    copied = {
+        path.relative_to(asset)
+        for path in asset.rglob("*")
+        if path.is_file() and path.suffix != ".pyc"
+    }
     assert copied == {
         Path("functions/__init__.py"),
         Path("functions/billing/__init__.py"),
@@ -137,3 +142,34 @@ def test_the_invoice_email_templates_travel_with_every_function() -> None:
 
     assert Path("functions/adapters/templates/invoice_email.html.j2") in expected
     assert expected <= set(sources)
+
+
+def test_function_code_ships_hash_checked_bytecode_for_the_runtimes_python(
+    functions_tree: Path,
+) -> None:
+    if assets.lambda_python() is None:
+        pytest.skip(f"no Python {assets.LAYER_PYTHON_VERSION} on this machine")
+
+    asset = assets.function_code("on_lead")
+
+    modules = sorted(asset.rglob("*.py"))
+    compiled = sorted(asset.rglob("*.pyc"))
+    tag = f"cpython-{assets.LAYER_PYTHON_VERSION.replace('.', '')}"
+    assert [path.parent / "__pycache__" / f"{path.stem}.{tag}.pyc" for path in modules] == compiled
+    # PEP 552 flags: hash-based (bit 0) and checked against the source (bit 1), so that
+    # Lambda uses the bytecode whatever the files' times after zipping, and only while it
+    # matches the source beside it.
+    assert all(int.from_bytes(path.read_bytes()[4:8], "little") == 0b11 for path in compiled)
+
+
+def test_without_the_runtimes_python_function_code_is_source_only(
+    functions_tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(assets, "lambda_python", lambda: None)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the synth's warning that it ships none
+        asset = assets.function_code("on_lead")
+
+    assert list(asset.rglob("*.pyc")) == []
+    assert assets.bytecode_tag() == "source"

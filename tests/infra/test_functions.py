@@ -20,7 +20,7 @@ from functions.adapters.settings import (
     WeeklyInvoiceSettings,
 )
 from infra import names
-from infra.assets import CODE_SUFFIXES, REQUIREMENTS_LOCK, SHARED_PACKAGES
+from infra.assets import CODE_SUFFIXES, REQUIREMENTS_LOCK, SHARED_PACKAGES, bytecode_tag
 from tests.infra.support import Synthesized, get_att
 
 SETTINGS: list[tuple[str, type[FunctionSettings]]] = [
@@ -160,8 +160,16 @@ def test_function_code_is_its_own_package_and_the_shared_ones_only(
 
     assert Path("functions/__init__.py") in files
     assert Path("functions/adapters/settings.py") in files
-    assert all(path.suffix in CODE_SUFFIXES for path in files)
-    assert all(path == Path("functions/__init__.py") or path.parts[1] in allowed for path in files)
+    # Modules and templates, and the modules' bytecode for the runtime's Python when the
+    # build found one (``infra/assets.py``).
+    bytecode = f".{bytecode_tag()}.pyc"
+    assert all(
+        path.suffix in CODE_SUFFIXES
+        or (path.parent.name == "__pycache__" and path.name.endswith(bytecode))
+        for path in files
+    )
+    top = {Path("functions/__init__.py"), Path(f"functions/__pycache__/__init__{bytecode}")}
+    assert all(path in top or path.parts[1] in allowed for path in files)
     assert (asset / "functions" / function).is_dir()
 
 

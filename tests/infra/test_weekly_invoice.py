@@ -11,7 +11,7 @@ import pytest
 
 from functions.adapters.settings import WeeklyInvoiceSettings
 from functions.billing.invoices import BILLING_TIMEZONES
-from infra import names
+from infra import names, weekly_invoice
 from tests.infra.support import (
     Synthesized,
     actions_of,
@@ -69,6 +69,7 @@ def test_its_environment_is_exactly_what_weekly_invoice_settings_read(
         "EMAIL_SENDER",
         "EMAIL_CONFIGURATION_SET",
         "DOCUMENTS_BUCKET",
+        "STRIPE_REQUEST_INTERVAL_SECONDS",
     }
 
 
@@ -253,9 +254,19 @@ def test_the_function_consumes_the_work_queue_in_batches_of_10(
     assert work_mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
-def test_at_most_five_work_batches_run_at_once(work_mapping: dict[str, Any]) -> None:
-    # Keeps the Stripe requests of the Friday run well under Stripe's rate limit.
-    assert work_mapping["ScalingConfig"] == {"MaximumConcurrency": 5}
+def test_the_work_batches_at_once_paced_stay_within_the_fridays_share_of_stripes_limit(
+    work_mapping: dict[str, Any], variables: dict[str, Any]
+) -> None:
+    # Given as many work batches at once as the mapping allows, each environment starting a
+    # Stripe request at most once per the interval its environment names
+    concurrency = work_mapping["ScalingConfig"]["MaximumConcurrency"]
+    interval = float(variables["STRIPE_REQUEST_INTERVAL_SECONDS"])
+    # Then, one request at most per place in any second, the Friday run never sends more
+    # than its share of Stripe's live limit in a second, and leaves the rest to the others
+    share = weekly_invoice.FRIDAY_STRIPE_REQUESTS_PER_SECOND
+    assert interval >= 1.0
+    assert concurrency == share == 75
+    assert share < weekly_invoice.STRIPE_LIVE_REQUESTS_PER_SECOND
 
 
 def test_the_function_fans_out_onto_and_consumes_the_work_queue_and_dead_letters_only(

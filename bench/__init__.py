@@ -1,0 +1,1 @@
+"""Benchmarks of the lead billing (``make bench``); never collected as tests."""
