@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from infra import names
 from tests.e2e.conftest import LocalClient
 
 pytestmark = pytest.mark.e2e
@@ -55,7 +56,7 @@ def test_the_contractor_downloads_the_pdf_its_invoice_email_carried(local: Local
     assert answer.content == attached
     assert answer.headers["Content-Disposition"] == f'inline; filename="{attachment["filename"]}"'
     # And it is the PDF kept in the template's documents bucket, under invoices/<id>.pdf
-    [bucket] = local.config["buckets"].values()
+    bucket = documents_bucket(local)
     kept = local.stack.client("s3").get_object(Bucket=bucket, Key=f"invoices/{invoice_id}.pdf")
     assert kept["ContentType"] == "application/pdf"
     assert kept["Body"].read() == attached
@@ -67,13 +68,23 @@ def test_the_contractor_downloads_the_pdf_its_invoice_email_carried(local: Local
     assert b"%PDF" not in theirs.content
 
 
+def documents_bucket(local: LocalClient) -> str:
+    """The template's documents bucket, among the stack's buckets (the page's is another)."""
+    [bucket] = [
+        name
+        for name in local.config["buckets"].values()
+        if names.DOCUMENTS_BUCKET_LOGICAL_ID.lower() in name.lower()
+    ]
+    return str(bucket)
+
+
 def test_the_pdf_route_needs_a_contractor_token(local: LocalClient):
     answer = local.request("GET", f"/me/invoices/{CONTRACTOR}~W2025-03-07/pdf")
     assert answer.status_code == 401
 
 
 def test_the_documents_bucket_is_created_from_the_template_versioned(local: LocalClient):
-    [bucket] = local.config["buckets"].values()
+    bucket = documents_bucket(local)
     versioning = local.stack.client("s3").get_bucket_versioning(Bucket=bucket)
     assert versioning["Status"] == "Enabled"
     # Its TLS-only bucket policy has no local counterpart, and is not reported as missing

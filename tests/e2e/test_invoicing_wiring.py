@@ -20,6 +20,11 @@ import requests
 
 from functions.billing.invoices import BILLING_TIMEZONES
 from infra import names
+from infra.weekly_invoice import (
+    FRIDAY_STRIPE_REQUESTS_PER_SECOND,
+    WORK_BATCH_SIZE,
+    WORK_MAX_CONCURRENCY,
+)
 from local.runtime import function_environment
 from tests.e2e.conftest import LocalClient
 
@@ -64,7 +69,7 @@ def test_every_billing_timezone_has_its_friday_schedule(local: LocalClient):
         assert json.loads(schedule["input"]) == {"run": "weekly", "timezone": timezone}
 
 
-def test_the_work_queue_feeds_weekly_invoice_ten_messages_five_batches_at_a_time(
+def test_the_work_queue_feeds_weekly_invoice_in_batches_as_many_at_once_as_the_template_says(
     local: LocalClient,
 ):
     (mapping,) = [
@@ -75,8 +80,9 @@ def test_the_work_queue_feeds_weekly_invoice_ten_messages_five_batches_at_a_time
     assert mapping["queue"] == local.config["queues"][names.INVOICE_WORK_QUEUE_LOGICAL_ID]
     assert mapping["queue"] == environment(local)[names.INVOICE_QUEUE_URL]
     assert mapping["function"] == local.config["functions"][WEEKLY_INVOICE]
-    assert mapping["batch_size"] == 10
-    assert mapping["concurrency"] == 5
+    assert mapping["batch_size"] == WORK_BATCH_SIZE == 10
+    # As many environments at once as the Friday's share of Stripe's rate (each paced)
+    assert mapping["concurrency"] == WORK_MAX_CONCURRENCY == FRIDAY_STRIPE_REQUESTS_PER_SECOND
     redrive = local.stack.client("sqs").get_queue_attributes(
         QueueUrl=mapping["queue"], AttributeNames=["RedrivePolicy"]
     )["Attributes"]["RedrivePolicy"]
