@@ -10,14 +10,13 @@ stack is deleted. Each function is granted the object actions it calls, under
 
 from __future__ import annotations
 
-from typing import cast
-
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra import names
+from infra.buckets import private_bucket
 from infra.function import BillingFunction
 from infra.nag import acknowledge
 
@@ -25,14 +24,9 @@ from infra.nag import acknowledge
 class InvoiceDocumentsBucket(Construct):
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        self.bucket = s3.Bucket(
+        self.bucket = private_bucket(
             self,
-            "Bucket",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
+            names.DOCUMENTS_BUCKET_LOGICAL_ID,
             versioned=True,
             removal_policy=RemovalPolicy.RETAIN,
             lifecycle_rules=[
@@ -41,9 +35,6 @@ class InvoiceDocumentsBucket(Construct):
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 )
             ],
-        )
-        cast(s3.CfnBucket, self.bucket.node.default_child).override_logical_id(
-            names.DOCUMENTS_BUCKET_LOGICAL_ID
         )
         acknowledge(
             self.bucket,

@@ -30,11 +30,11 @@ from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct, IConstruct
 
 from infra import names
+from infra.buckets import private_bucket
 from infra.contractors import ContractorIdentity
 from infra.nag import acknowledge
 from infra.web_headers import (
@@ -70,19 +70,11 @@ class LeadManagerWeb(Construct):
         )
         self.publishable_key.override_logical_id(names.STRIPE_PUBLISHABLE_KEY_PARAMETER)
 
-        self.bucket = s3.Bucket(
+        self.bucket = private_bucket(
             self,
-            "Bucket",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
+            names.WEB_BUCKET_LOGICAL_ID,
             # Its files are web/ of the repository, deployed again at every deployment.
             removal_policy=RemovalPolicy.DESTROY,
-        )
-        cast(s3.CfnBucket, self.bucket.node.default_child).override_logical_id(
-            names.WEB_BUCKET_LOGICAL_ID
         )
         acknowledge(
             self.bucket,
