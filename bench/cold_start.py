@@ -57,6 +57,7 @@ DEFERRED: dict[str, tuple[str, ...]] = {
     names.BUDGET_RESET: _RENDERING,
     names.NOTIFY: _RENDERING,
     names.CARD_UPDATED: ("functions.adapters.invoice_pdf_layout", *_RENDERING),
+    names.RECONCILE: (*_STRIPE, "functions.adapters.invoice_pdf_layout", *_RENDERING),
 }
 
 # The child: refuse what Lambda would not have, then run the case's code.

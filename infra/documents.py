@@ -39,7 +39,8 @@ class InvoiceDocumentsBucket(Construct):
         acknowledge(
             self.bucket,
             "AwsSolutions-S1",
-            "Only the roles of weekly_invoice and card_updated write here (each invoice's PDF "
+            "Only the roles of weekly_invoice, card_updated and reconcile write here (each "
+            "invoice's PDF "
             "once, with a conditional put, reading back the PDF kept when there is one), and "
             "only the api function's role reads otherwise, on behalf of a contractor whose "
             "request is in the API's access logs with the caller. "

@@ -25,6 +25,7 @@ from functions.adapters.settings import (
     NotifySettings,
     OnLeadSettings,
     PaymentsSettings,
+    ReconcileSettings,
     TablesSettings,
     WeeklyInvoiceSettings,
 )
@@ -44,6 +45,7 @@ CARD_UPDATED: Final = "card_updated"
 BUDGET_RESET: Final = "budget_reset"
 GRACE_CHECK: Final = "grace_check"
 NOTIFY: Final = "notify"
+RECONCILE: Final = "reconcile"
 
 FUNCTION_SETTINGS: Final[dict[str, type[FunctionSettings]]] = {
     ON_LEAD: OnLeadSettings,
@@ -53,6 +55,7 @@ FUNCTION_SETTINGS: Final[dict[str, type[FunctionSettings]]] = {
     BUDGET_RESET: BudgetResetSettings,
     GRACE_CHECK: GraceCheckSettings,
     NOTIFY: NotifySettings,
+    RECONCILE: ReconcileSettings,
 }
 
 
@@ -112,6 +115,7 @@ FUNCTION_LOGICAL_IDS: Final[dict[str, str]] = {
     BUDGET_RESET: "BudgetResetFunction",
     GRACE_CHECK: "GraceCheckFunction",
     NOTIFY: "NotifyFunction",
+    RECONCILE: "ReconcileFunction",
 }
 EVENT_BUS_LOGICAL_ID: Final = "EventBus"
 QUARANTINE_QUEUE_LOGICAL_ID: Final = "QuarantineQueue"
@@ -138,6 +142,9 @@ BUDGET_RESET_DEAD_LETTER_QUEUE_LOGICAL_ID: Final = "BudgetResetDeadLetterQueue"
 GRACE_CHECK_SCHEDULE_LOGICAL_ID: Final = "GraceCheckSchedule"
 GRACE_CHECK_SCHEDULER_ROLE_LOGICAL_ID: Final = "GraceCheckSchedulerRole"
 GRACE_CHECK_DEAD_LETTER_QUEUE_LOGICAL_ID: Final = "GraceCheckDeadLetterQueue"
+RECONCILE_SCHEDULE_LOGICAL_ID: Final = "ReconcileSchedule"
+RECONCILE_SCHEDULER_ROLE_LOGICAL_ID: Final = "ReconcileSchedulerRole"
+RECONCILE_DEAD_LETTER_QUEUE_LOGICAL_ID: Final = "ReconcileDeadLetterQueue"
 CONTRACTOR_USER_POOL_LOGICAL_ID: Final = "ContractorUserPool"
 CONTRACTOR_APP_CLIENT_LOGICAL_ID: Final = "ContractorAppClient"
 BILLING_RESOURCE_SERVER_LOGICAL_ID: Final = "BillingResourceServer"

@@ -1,7 +1,8 @@
 """The lead billing stack: tables, event bus, queues, functions, the leads stream mapping,
 the invoicing (``infra/weekly_invoice.py``), the card flow and Stripe's webhooks
 (``infra/card_updated.py``), the schedules of ``infra/budget_reset.py`` and
-``infra/grace_check.py``, the notices of ``infra/notify.py``, the invoice PDFs of
+``infra/grace_check.py``, the daily reconciliation of ``infra/reconcile.py``, the notices
+of ``infra/notify.py``, the invoice PDFs of
 ``infra/documents.py``, the contractors' user pool, the API, the Lead Manager's billing page
 (``infra/web.py``) and the alarms an operator acts on.
 """
@@ -30,6 +31,7 @@ from infra.nag import acknowledge
 from infra.notify import Notify
 from infra.payments import StripeSecret
 from infra.queues import messages_visible_alarm, retained_queue
+from infra.reconcile import Reconcile
 from infra.streams import MAX_RECORD_AGE, iterator_age_alarm, stream_read_policy
 from infra.tables import BillingTables
 from infra.web import LeadManagerWeb
@@ -107,7 +109,10 @@ class LeadBillingStack(Stack):
                 resources=[tables.accounts.table_arn, tables.ledger.table_arn],
             )
         )
-        tables.quarantine.grant(on_lead.role, "dynamodb:PutItem")
+        # A lead's quarantine item is written once, on the condition that the lead has no
+        # outcome in the ledger, and every charge checks that no quarantine item holds the
+        # lead (R2): PutItem and ConditionCheckItem, never a read.
+        tables.quarantine.grant(on_lead.role, "dynamodb:PutItem", "dynamodb:ConditionCheckItem")
         quarantine_queue.grant(on_lead.role, "sqs:SendMessage")
         bus.grant_put_events_to(on_lead.role)
 
@@ -229,6 +234,16 @@ class LeadBillingStack(Stack):
             email=self.email,
         )
         self.notify = Notify(self, "Notify", tables=tables, layer=layer, email=self.email)
+        self.reconcile = Reconcile(
+            self,
+            "Reconcile",
+            tables=tables,
+            bus=bus,
+            layer=layer,
+            stripe=self.stripe,
+            email=self.email,
+            documents=self.documents,
+        )
 
         self.contractors = ContractorIdentity(self, "Contractors")
         # Construct id of the API's first version, kept so that its resources stay.
@@ -253,6 +268,7 @@ class LeadBillingStack(Stack):
             names.BUDGET_RESET: self.budget_reset.function,
             names.GRACE_CHECK: self.grace_check.function,
             names.NOTIFY: self.notify.function,
+            names.RECONCILE: self.reconcile.function,
         }
         self.tables = tables
         self.bus = bus

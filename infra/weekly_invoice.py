@@ -277,7 +277,10 @@ class WeeklyInvoice(Construct):
             ),
             iam.PolicyStatement(
                 actions=["dynamodb:Query"],
-                resources=tables.arns_with_indexes("invoices"),
+                resources=[
+                    tables.invoices.table_arn,
+                    tables.index_arn("invoices", "by_contractor"),
+                ],
             ),
         )
         bus.grant_put_events_to(function.role)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import fields
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
@@ -22,14 +22,19 @@ MAX_ENTRIES = 10
 
 
 def event_detail(event: BillingEvent) -> dict[str, Any]:
-    """The JSON detail of an event: amounts in integer cents, instants in ISO 8601."""
+    """The JSON detail of an event: amounts in integer cents (``<name>_cents``, null when
+    an optional amount is absent), instants and days in ISO 8601."""
     detail: dict[str, Any] = {"event_id": event.event_id}
     for item in fields(event):
         value = getattr(event, item.name)
         if isinstance(value, Money):
             detail[f"{item.name}_cents"] = value.cents
-        elif isinstance(value, datetime):
+        elif value is None and "Money" in str(item.type):
+            detail[f"{item.name}_cents"] = None
+        elif isinstance(value, (datetime, date)):
             detail[item.name] = value.isoformat()
+        elif isinstance(value, tuple):
+            detail[item.name] = list(value)
         elif isinstance(value, Enum):
             detail[item.name] = value.value
         else:

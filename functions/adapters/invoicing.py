@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from pynamodb.exceptions import (
@@ -89,6 +89,14 @@ EMAIL_CLAIM_SECONDS = 600
 CONDITIONAL_FAILURE = "ConditionalCheckFailedException"
 # The one partition of the sparse ``grace`` index (``models.GraceIndex``).
 GRACE_SHARD = "grace"
+# The one partition of the sparse ``unsettled`` index of invoices
+# (``models.UnsettledAttemptsIndex``).
+UNSETTLED_SHARD = "unsettled"
+
+
+def payment_day(at: datetime) -> str:
+    """The UTC day a payment is recorded on (``models.PaymentsByDayIndex``)."""
+    return at.astimezone(UTC).date().isoformat()
 
 
 def non_payment_pause() -> Path:
@@ -212,16 +220,34 @@ class InvoiceStore:
         except QueryError as error:
             raise StorageUnavailable(str(error)) from error
 
+    def unsettled_since_before(self, cutoff: datetime) -> list[str]:
+        """The invoices whose last attempt started before ``cutoff`` and is not settled
+        (its answer never came, or its run died), oldest first, from the sparse
+        ``unsettled`` index (eventually consistent: the caller reads each invoice again)."""
+        try:
+            return [
+                item.invoice_id
+                for item in InvoiceModel.unsettled.query(
+                    UNSETTLED_SHARD, InvoiceModel.unsettled_since < instant(cutoff)
+                )
+            ]
+        except QueryError as error:
+            raise StorageUnavailable(str(error)) from error
+
     # ------------------------------------------------------------------ attempts
 
     def start_attempt(self, invoice: Invoice, attempt: PaymentAttempt) -> bool:
         """Record that attempt ``attempt.number`` is under way, before Stripe is asked, so
         that a crash leaves a trace to resolve from Stripe instead of charging again.
-        False when that attempt was recorded already."""
+        False when that attempt was recorded already. The invoice enters the ``unsettled``
+        index until the attempt is settled, so that the daily reconciliation finds it
+        should no answer ever come."""
         try:
             InvoiceModel(invoice.invoice_id).update(
                 actions=[
-                    InvoiceModel.attempts.set(InvoiceModel.attempts.append([_attempt(attempt)]))
+                    InvoiceModel.attempts.set(InvoiceModel.attempts.append([_attempt(attempt)])),
+                    InvoiceModel.unsettled_shard.set(UNSETTLED_SHARD),
+                    InvoiceModel.unsettled_since.set(instant(attempt.at)),
                 ],
                 condition=size(InvoiceModel.attempts) == attempt.number - 1,
             )
@@ -283,6 +309,8 @@ class InvoiceStore:
                         actions=[
                             path.set(_attempt(attempt)),
                             InvoiceModel.status.set(status.value),
+                            InvoiceModel.unsettled_shard.remove(),
+                            InvoiceModel.unsettled_since.remove(),
                             *actions,
                         ],
                         condition=condition,
@@ -333,6 +361,8 @@ class InvoiceStore:
                     amount_cents=total,
                     reason=attempt.payment_intent_id,
                     detail=invoice.invoice_id,
+                    # The daily reconciliation reads a day's payments by this day.
+                    payment_day=payment_day(now),
                 ),
                 condition=LedgerEntryModel.entry_id.does_not_exist(),
             )

@@ -10,6 +10,12 @@ conditions failed, in which case the reason carries the account as it is
 snapshot (roll the period over, charge exactly up to the budget and pause, reject and
 pause, reject because paused) and the next transaction is conditioned on exactly the
 facts that decision relied on, so a concurrent change cancels it instead of overspending.
+
+R2: every transaction also checks that the lead is not quarantined (``quarantine``): a
+lead refused once (invalid, dated in the future, for an unknown contractor) is never
+charged by a later delivery of its record, when that instant has come or the account
+exists. The check costs no request and no read; when it cancels the transaction, its
+cancellation reason carries the quarantine item, whose rejection is announced again.
 """
 
 from __future__ import annotations
@@ -39,7 +45,19 @@ from functions.adapters.budget_periods import (
     pause_entry,
     roll_over_write,
 )
-from functions.adapters.models import AccountModel, LedgerEntryModel, transact_write
+from functions.adapters.models import (
+    AccountModel,
+    LedgerEntryModel,
+    QuarantineModel,
+    transact_write,
+)
+from functions.adapters.quarantine import (
+    Quarantined,
+    check_returning_item,
+    lead_entry_id,
+    lead_quarantine_id,
+    quarantined_from_raw,
+)
 from functions.billing.account import Account, PauseReason
 from functions.billing.decision import (
     LeadDecision,
@@ -68,10 +86,12 @@ NON_PAYMENT = PauseReason.NON_PAYMENT.value
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    """What became of a lead: the events to announce, and whether it was seen before."""
+    """What became of a lead: the events to announce, and whether it was seen before.
+    ``quarantined``: the quarantine that decided the lead before (it was not charged)."""
 
     events: tuple[BillingEvent, ...]
     duplicate: bool = False
+    quarantined: Quarantined | None = None
 
     @property
     def charged(self) -> bool:
@@ -93,8 +113,16 @@ class _Plan:
 
     def execute(self, contractor_id: str) -> None:
         with transact_write() as transaction:
+            check_returning_item(
+                transaction,
+                QuarantineModel,
+                lead_quarantine_id(self.lead_id),
+                condition=QuarantineModel.quarantine_id.does_not_exist(),
+            )
             if not self.actions:
-                transaction.condition_check(AccountModel, contractor_id, condition=self.condition)
+                check_returning_item(
+                    transaction, AccountModel, contractor_id, condition=self.condition
+                )
             transaction.save(
                 self.lead_entry,
                 condition=LedgerEntryModel.entry_id.does_not_exist(),
@@ -111,21 +139,24 @@ class _Plan:
                 )
 
     @property
+    def lead_id(self) -> str:
+        return str(self.lead_entry.lead_id)
+
+    # Condition checks come first in the transaction (the quarantine's, then the account's
+    # when it is not updated), then puts (the lead's entry first), then updates.
+    quarantine_index = 0
+
+    @property
     def lead_entry_index(self) -> int:
-        # Condition checks come first in the transaction, then puts, then updates.
-        return 0 if self.actions else 1
+        return 1 if self.actions else 2
 
     @property
     def account_index(self) -> int:
-        return 1 + len(self.other_entries) if self.actions else 0
+        return 2 + len(self.other_entries) if self.actions else 1
 
 
 def _pause(reason: str) -> Path:
     return cast(Path, AccountModel.pauses[reason])
-
-
-def lead_entry_id(lead_id: str) -> str:
-    return f"lead#{lead_id}"
 
 
 class LeadCharges:
@@ -154,7 +185,10 @@ class LeadCharges:
                     raise StorageUnavailable(str(error)) from error
                 mine = reasons[plan.lead_entry_index]
                 if mine is not None and mine.code == CONDITION_FAILED:
-                    return _replay(mine.raw_item or {})
+                    return replay(mine.raw_item or {})
+                kept = reasons[plan.quarantine_index]
+                if kept is not None and kept.code == CONDITION_FAILED and kept.raw_item:
+                    return _quarantined_before(quarantined_from_raw(kept.raw_item))
                 account = reasons[plan.account_index]
                 if account is not None and account.code == CONDITION_FAILED:
                     if not account.raw_item:
@@ -366,7 +400,18 @@ def _previous_period(plan: _Plan, decision: LeadDecision, snapshot: Account, pri
         plan.require(~unpaused)
 
 
-def _replay(raw: dict[str, Any]) -> Settlement:
+def _quarantined_before(kept: Quarantined) -> Settlement:
+    """R2: a lead quarantined by an earlier delivery stays refused; its rejection is
+    announced again as it was the first time."""
+    events: tuple[BillingEvent, ...] = ()
+    if kept.lead_id is not None:
+        events = (
+            LeadRejected(kept.contractor_id, kept.lead_id, RejectReason(kept.reason), kept.detail),
+        )
+    return Settlement(events, duplicate=True, quarantined=kept)
+
+
+def replay(raw: dict[str, Any]) -> Settlement:
     """The events a lead's first settlement announced, rebuilt from its ledger entry (R2)."""
     entry = LedgerEntryModel.from_raw_data(raw)
     contractor_id = entry.contractor_id

@@ -9,15 +9,16 @@ caller's partition only. Pages continue with a cursor bound to the account
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-from pynamodb.exceptions import QueryError
+from pynamodb.exceptions import GetError, QueryError
 
 from functions.adapters import cursors
 from functions.adapters.accounts import parse_instant
-from functions.adapters.models import LedgerEntryModel
+from functions.adapters.models import InvoiceModel, LedgerEntryModel
 from functions.billing.errors import StorageUnavailable
 from functions.billing.money import Money
+from functions.billing.reconciliation import RecordedPayment
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,3 +96,46 @@ class LedgerReader:
             [entry_from_item(item) for item in page],
             cursors.encode(contractor_id, page[-1].recorded_key) if more else None,
         )
+
+
+class PaymentLedger:
+    """The ledger's ``payment`` entries (``payment#<invoice id>``: the amount due, the
+    PaymentIntent that paid it) as the daily reconciliation reads them (R6)."""
+
+    def recorded_on(self, day: date) -> list[RecordedPayment]:
+        """The payments recorded on the UTC ``day``, from the sparse ``payments_by_day``
+        index."""
+        try:
+            items = list(LedgerEntryModel.payments_by_day.query(day.isoformat()))
+        except QueryError as error:
+            raise StorageUnavailable(str(error)) from error
+        return [_recorded(item) for item in items if item.kind == "payment"]
+
+    def contractor_of(self, invoice_id: str) -> str | None:
+        """The account an invoice belongs to; None when no invoice has that id."""
+        try:
+            return str(InvoiceModel.get(invoice_id).contractor_id)
+        except InvoiceModel.DoesNotExist:
+            return None
+        except GetError as error:
+            raise StorageUnavailable(str(error)) from error
+
+    def payment_of(self, contractor_id: str, invoice_id: str) -> RecordedPayment | None:
+        """The payment recorded for an invoice, whatever its day; None when it is unpaid."""
+        try:
+            item = LedgerEntryModel.get(contractor_id, f"payment#{invoice_id}")
+        except LedgerEntryModel.DoesNotExist:
+            return None
+        except GetError as error:
+            raise StorageUnavailable(str(error)) from error
+        return _recorded(item)
+
+
+def _recorded(item: LedgerEntryModel) -> RecordedPayment:
+    return RecordedPayment(
+        contractor_id=item.contractor_id,
+        invoice_id=item.detail or item.entry_id.removeprefix("payment#"),
+        payment_intent_id=item.reason,
+        amount=Money(int(item.amount_cents or 0)),
+        recorded_at=parse_instant(item.recorded_at),
+    )

@@ -184,6 +184,10 @@ class AccountModel(_Table):
     stripe_customer_id = UnicodeAttribute(null=True)
     card = CardAttribute(null=True)
     card_expires = UnicodeAttribute(null=True)  # the card's expiry month (CardExpiryIndex)
+    # R11: card setups are numbered in the order they were started (the count so far), and
+    # the card on file keeps its setup's number, so an older setup cannot replace it.
+    card_setups = NumberAttribute(null=True)
+    card_setup = NumberAttribute(null=True)
     # Lead credits of invoiced charges, taken off the next invoice (``billing.credits``);
     # absent on accounts that never had one: zero.
     credit_cents = NumberAttribute(null=True)
@@ -218,6 +222,19 @@ class UnbilledIndex(LocalSecondaryIndex["LedgerEntryModel"]):
     unbilled_key = UnicodeAttribute(range_key=True)
 
 
+class PaymentsByDayIndex(GlobalSecondaryIndex["LedgerEntryModel"]):
+    """R6: the payments the ledger recorded on a UTC day (``YYYY-MM-DD``), in the order they
+    were recorded, so that the daily reconciliation reads one day's payments without a
+    scan. Sparse: only ``payment`` entries carry ``payment_day``."""
+
+    class Meta:
+        index_name = "payments_by_day"
+        projection = AllProjection()
+
+    payment_day = UnicodeAttribute(hash_key=True)
+    recorded_key = UnicodeAttribute(range_key=True)
+
+
 class LedgerEntryModel(_Table):
     """An append-only ledger: one entry per business event, never updated or deleted.
 
@@ -248,8 +265,10 @@ class LedgerEntryModel(_Table):
     reactivated_paused_since = UnicodeAttribute(null=True)
     unbilled_key = UnicodeAttribute(null=True)
     invoice_id = UnicodeAttribute(null=True)
+    payment_day = UnicodeAttribute(null=True)  # a payment's UTC day (PaymentsByDayIndex)
     chronological = ChronologicalIndex()
     unbilled = UnbilledIndex()
+    payments_by_day = PaymentsByDayIndex()
 
 
 class InvoiceLineAttribute(MapAttribute[str, object]):
@@ -284,6 +303,20 @@ class ContractorInvoicesIndex(GlobalSecondaryIndex["InvoiceModel"]):
     issued_key = UnicodeAttribute(range_key=True)
 
 
+class UnsettledAttemptsIndex(GlobalSecondaryIndex["InvoiceModel"]):
+    """R6: the invoices whose last payment attempt is not settled (under way, or its answer
+    never came), by the instant it started, so that the daily reconciliation finds those
+    older than ``collection.IN_FLIGHT`` without a scan. Sparse: ``unsettled_shard`` is set
+    when an attempt starts and removed when it is settled."""
+
+    class Meta:
+        index_name = "unsettled"
+        projection = KeysOnlyProjection()
+
+    unsettled_shard = UnicodeAttribute(hash_key=True)
+    unsettled_since = UnicodeAttribute(range_key=True)
+
+
 class InvoiceModel(_Table):
     """An invoice (R3..R6). ``draft`` while it claims its charges; from ``open`` on, its
     lines and total never change; payment attempts are appended, never rewritten."""
@@ -309,7 +342,11 @@ class InvoiceModel(_Table):
     reactivated_paused_since = UnicodeAttribute(null=True)
     # The account credit taken off the total when it was issued; absent: none.
     credit_applied_cents = NumberAttribute(null=True)
+    # Set while the last attempt is not settled (UnsettledAttemptsIndex).
+    unsettled_shard = UnicodeAttribute(null=True)
+    unsettled_since = UnicodeAttribute(null=True)
     by_contractor = ContractorInvoicesIndex()
+    unsettled = UnsettledAttemptsIndex()
 
 
 class LeadModel(_Table):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from functions.billing.payments import Payments
+    from functions.billing.reconciliation import ProcessorRecords
 
 
 def payments_from_secret(secret_name: str, request_interval: float = 0.0) -> Callable[[], Payments]:
@@ -25,6 +26,19 @@ def payments_from_secret(secret_name: str, request_interval: float = 0.0) -> Cal
 
     def provide() -> Payments:
         return _loaded()(secret_name, request_interval)()
+
+    return provide
+
+
+def processor_records_from_secret(secret_name: str) -> Callable[[], ProcessorRecords]:
+    """The same adapter as ``payments_from_secret``, unpaced, as the daily reconciliation
+    reads the processor's payments with it; Stripe is imported on its first call."""
+
+    def provide() -> ProcessorRecords:
+        _loaded()  # the SDK, and the tracing of its requests
+        from functions.adapters.payments import payments_from_secret as stripe_provider
+
+        return stripe_provider(secret_name)()
 
     return provide
 

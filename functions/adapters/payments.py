@@ -27,6 +27,7 @@ import functools
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import stripe
@@ -43,7 +44,10 @@ from functions.billing.payments import (
     PaymentsError,
     PaymentsRejected,
     PaymentsUnavailable,
+    SetupCard,
+    StaleCardSetup,
 )
+from functions.billing.reconciliation import ProcessorPayment
 
 _T = TypeVar("_T")
 Sleep = Callable[[float], None]
@@ -121,9 +125,11 @@ class StripePayments:
         )
         return customer.id
 
-    def create_setup_intent(self, customer_id: str) -> tuple[str, str]:
+    def create_setup_intent(self, customer_id: str, number: int | None = None) -> tuple[str, str]:
         """A SetupIntent for off-session charges: its id and the client secret that the
-        Pro App or the Lead Manager confirms with Stripe.js.
+        Pro App or the Lead Manager confirms with Stripe.js. ``number`` (R11: the order of
+        the account's card setups) is kept in its metadata, which every later reading of
+        the setup (a webhook, the app's confirm) finds.
 
         It names no payment method types: the SDK's API version refuses
         ``payment_method_types`` and localstripe refuses ``allowed_payment_method_types``.
@@ -133,7 +139,11 @@ class StripePayments:
         key = _request_key()
         setup = self._call(
             lambda: self._stripe.setup_intents.create(
-                params={"customer": customer_id, "usage": "off_session"},
+                params={
+                    "customer": customer_id,
+                    "usage": "off_session",
+                    **({"metadata": {SETUP_NUMBER: str(number)}} if number is not None else {}),
+                },
                 options={"idempotency_key": key},
             )
         )
@@ -143,10 +153,19 @@ class StripePayments:
 
     def confirmed_card(self, setup_intent_id: str, customer_id: str) -> Card:
         """R11: the card a succeeded SetupIntent of ``customer_id`` saved, attached to the
-        customer and made its default payment method.
+        customer and made its default payment method (``confirmed_setup``)."""
+        return self.confirmed_setup(setup_intent_id, customer_id).card
+
+    def confirmed_setup(
+        self, setup_intent_id: str, customer_id: str, *, newer_than: int | None = None
+    ) -> SetupCard:
+        """R11: the card a succeeded SetupIntent of ``customer_id`` saved, attached to the
+        customer and made its default payment method, with the setup's number.
 
         Raises ``CardNotOwned`` when the SetupIntent does not exist or is another
-        customer's, ``CardNotReady`` when it has not succeeded.
+        customer's, ``CardNotReady`` when it has not succeeded, and ``StaleCardSetup``,
+        before changing anything, when the setup is older than ``newer_than`` (the number
+        of the setup whose card is on file) or has no number while that card has one.
         """
         if not setup_intent_id.startswith("seti_"):
             raise CardNotOwned(setup_intent_id, customer_id)
@@ -167,6 +186,9 @@ class StripePayments:
             raise CardNotOwned(setup_intent_id, customer_id)
         if setup.status != "succeeded" or setup.payment_method is None:
             raise CardNotReady(setup_intent_id, setup.status)
+        number = setup_number(setup.metadata.to_dict() if setup.metadata else {})
+        if newer_than is not None and (number is None or number < newer_than):
+            raise StaleCardSetup(setup_intent_id, number, newer_than)
 
         method = setup.payment_method
         if isinstance(method, str):
@@ -198,12 +220,15 @@ class StripePayments:
                 options={"idempotency_key": default_key},
             )
         )
-        return Card(
-            payment_method_id=method.id,
-            brand=card.brand,
-            last4=card.last4,
-            exp_month=card.exp_month,
-            exp_year=card.exp_year,
+        return SetupCard(
+            Card(
+                payment_method_id=method.id,
+                brand=card.brand,
+                last4=card.last4,
+                exp_month=card.exp_month,
+                exp_year=card.exp_year,
+            ),
+            number,
         )
 
     # Charges (R6)
@@ -291,6 +316,48 @@ class StripePayments:
         intents.sort(key=lambda intent: (intent.status == "succeeded", intent.created))
         return _result_of(intents[-1])
 
+    # Reconciliation (``billing.reconciliation``)
+
+    def payments_between(self, start: datetime, end: datetime) -> list[ProcessorPayment]:
+        """The PaymentIntents whose charges were made in ``[start, end)``, each once, read
+        through the charges with their PaymentIntents expanded (localstripe lists no
+        PaymentIntent by date). The list takes one bound on ``created`` (localstripe's
+        limit): charges after ``start``, page after page; the end is applied here."""
+        after = int(start.timestamp()) - 1  # created > after: at or after start, to the second
+        until = end.timestamp()
+
+        def listing() -> list[ProcessorPayment]:
+            charges = self._stripe.charges.list(
+                params={
+                    "created": {"gt": after},
+                    "limit": 100,
+                    "expand": ["data.payment_intent"],
+                }
+            )
+            found: dict[str, ProcessorPayment] = {}
+            for item in charges.auto_paging_iter():
+                intent = item.payment_intent
+                if item.created >= until or not isinstance(intent, stripe.PaymentIntent):
+                    continue  # a later charge, or one made without a PaymentIntent
+                found[intent.id] = _processor_payment(intent)
+            return list(found.values())
+
+        return self._call(listing)
+
+    def payment_intent(self, payment_intent_id: str) -> ProcessorPayment | None:
+        """A PaymentIntent, whenever it was made; None when Stripe has none by that id."""
+        try:
+            intent = self._with_retries(
+                lambda: self._stripe.payment_intents.retrieve(payment_intent_id)
+            )
+        except stripe.InvalidRequestError as error:
+            if error.http_status == 404:
+                return None
+            raise _domain_error(error) from error
+        except stripe.StripeError as error:
+            raise _domain_error(error) from error
+        return _processor_payment(intent)
+
     # Webhooks
 
     def verify_webhook(
@@ -371,11 +438,35 @@ def _request_key() -> str:
     return str(uuid.uuid4())
 
 
+SETUP_NUMBER = "card_setup"  # the metadata key of a SetupIntent's number (R11)
+
+
+def setup_number(metadata: Any) -> int | None:
+    """The number a SetupIntent's metadata carries; None when it carries none."""
+    value = metadata.get(SETUP_NUMBER) if hasattr(metadata, "get") else None
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
 def _id(value: Any) -> str | None:
     """The id of an expandable field, expanded or not."""
     if value is None or isinstance(value, str):
         return value
     return str(value.id)
+
+
+def _processor_payment(intent: stripe.PaymentIntent) -> ProcessorPayment:
+    """A PaymentIntent with what ``charge`` wrote into its metadata (none: not the
+    billing's)."""
+    metadata = intent.metadata.to_dict() if intent.metadata else {}
+    attempt = str(metadata.get("attempt", ""))
+    return ProcessorPayment(
+        payment_intent_id=intent.id,
+        invoice_id=metadata.get("invoice_id") or None,
+        attempt=int(attempt) if attempt.isdigit() else None,
+        amount=Money(int(intent.amount), str(intent.currency).upper()),
+        succeeded=intent.status == "succeeded",
+        created_at=datetime.fromtimestamp(int(intent.created), UTC),
+    )
 
 
 def _result_of(intent: stripe.PaymentIntent) -> ChargeResult:

@@ -202,3 +202,18 @@ class GraceCheckSettings(PaymentsSettings, NoticesSettings):
 
     def table_names(self) -> dict[str, str]:
         return {**super().table_names(), "invoices": self.invoices_table}
+
+
+class ReconcileSettings(PaymentsSettings):
+    """reconcile: the daily reconciliation of the ledger's payments with Stripe's, which
+    also resolves the payment attempts whose answer never came (R5, R6): it may charge,
+    settle, email the invoice and announce it."""
+
+    invoices_table: str = variable("INVOICES_TABLE")
+    event_bus_name: str = variable("EVENT_BUS_NAME")
+    email_sender: str = variable("EMAIL_SENDER")
+    email_configuration_set: str = variable("EMAIL_CONFIGURATION_SET")
+    documents_bucket: str = variable("DOCUMENTS_BUCKET")  # the PDFs the emails carried
+
+    def table_names(self) -> dict[str, str]:
+        return {**super().table_names(), "invoices": self.invoices_table}

@@ -7,11 +7,12 @@ the same fact twice (deliveries are at-least-once) can tell it is the same fact.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from functions.billing.account import PauseReason
 from functions.billing.money import Money
+from functions.billing.reconciliation import Difference, DifferenceKind
 
 
 class RejectReason(StrEnum):
@@ -131,6 +132,42 @@ class LeadCredited:
         return f"LeadCredited:{self.lead_id}"
 
 
+@dataclass(frozen=True, slots=True)
+class ReconciliationDifference:
+    """The daily reconciliation (``billing.reconciliation``) found the ledger and the
+    processor disagreeing about a payment of ``day`` (UTC): money recorded and not taken,
+    taken and not recorded, taken for another amount, or taken twice. For people to look
+    at; nothing was corrected. The event id is the business fact (the day, the kind and the
+    ids), so a re-run of the same day announces the same ids again, never new ones."""
+
+    contractor_id: str | None
+    day: date
+    kind: DifferenceKind
+    invoice_id: str | None
+    payment_intent_ids: tuple[str, ...]
+    ledger_amount: Money | None
+    processor_amount: Money | None
+
+    @classmethod
+    def of(cls, day: date, difference: Difference) -> ReconciliationDifference:
+        return cls(
+            difference.contractor_id,
+            day,
+            difference.kind,
+            difference.invoice_id,
+            difference.payment_intent_ids,
+            difference.ledger_amount,
+            difference.processor_amount,
+        )
+
+    @property
+    def event_id(self) -> str:
+        return (
+            f"ReconciliationDifference:{self.day.isoformat()}:{self.kind}:"
+            f"{self.invoice_id or '-'}:{'+'.join(self.payment_intent_ids) or '-'}"
+        )
+
+
 BillingEvent = (
     LeadCharged
     | LeadRejected
@@ -140,4 +177,5 @@ BillingEvent = (
     | InvoicePaid
     | PaymentFailed
     | LeadCredited
+    | ReconciliationDifference
 )

@@ -55,6 +55,28 @@ class CardNotReady(PaymentsError):
         self.status = status
 
 
+class StaleCardSetup(PaymentsError):
+    """R11: the card setup was started before the one whose card is on file (Stripe
+    reports setups in no particular order): the card saved since stays, nothing changes."""
+
+    def __init__(self, setup_intent_id: str, number: int | None, on_file: int) -> None:
+        super().__init__(
+            f"setup {setup_intent_id!r} (number {number}) is older than setup {on_file} on file"
+        )
+        self.setup_intent_id = setup_intent_id
+        self.number = number
+        self.on_file = on_file
+
+
+@dataclass(frozen=True, slots=True)
+class SetupCard:
+    """R11: the card a succeeded setup saved, and the setup's number: the account's setups
+    are numbered in the order the billing started them (None: a setup it did not number)."""
+
+    card: Card
+    number: int | None
+
+
 class CardNotOnFile(PaymentsError):
     """R11: Stripe's card updater renewed a card that is not the account's card on file."""
 
@@ -107,12 +129,22 @@ class Payments(Protocol):
         """The processor's customer id for a contractor; the same one however often asked."""
         ...
 
-    def create_setup_intent(self, customer_id: str) -> tuple[str, str]:
-        """A card setup for off-session charges: its id and the client secret the app uses."""
+    def create_setup_intent(self, customer_id: str, number: int | None = None) -> tuple[str, str]:
+        """A card setup for off-session charges, carrying its ``number`` (R11: the order of
+        the account's setups): its id and the client secret the app uses."""
         ...
 
     def confirmed_card(self, setup_intent_id: str, customer_id: str) -> Card:
         """R11: the card a succeeded setup saved, made the customer's default."""
+        ...
+
+    def confirmed_setup(
+        self, setup_intent_id: str, customer_id: str, *, newer_than: int | None = None
+    ) -> SetupCard:
+        """R11: the card a succeeded setup saved and the setup's number, the card made the
+        customer's default. ``StaleCardSetup`` (and nothing changed) when ``newer_than``,
+        the number of the setup whose card is on file, is greater than the setup's, or the
+        setup has no number."""
         ...
 
     def charge(

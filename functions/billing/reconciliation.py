@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Protocol
 
 from functions.billing.money import Money
 
@@ -67,6 +68,24 @@ class Difference:
     def key(self) -> str:
         """The difference's business id: the same difference found again has the same."""
         return f"{self.kind.value}~{self.invoice_id or '-'}~{'+'.join(self.payment_intent_ids)}"
+
+
+class ProcessorRecords(Protocol):
+    """What the reconciliation reads from the processor (``adapters.payments``); raises
+    ``payments.PaymentsUnavailable`` when the processor cannot be reached."""
+
+    def payments_between(self, start: datetime, end: datetime) -> list[ProcessorPayment]:
+        """The PaymentIntents charged in ``[start, end)``, the billing's and any other."""
+        ...
+
+    def payment_intent(self, payment_intent_id: str) -> ProcessorPayment | None:
+        """One PaymentIntent, whenever it was made; None when the processor has none."""
+        ...
+
+
+def day_before(at: datetime) -> date:
+    """The day a daily run at ``at`` reconciles by default: the UTC day that ended last."""
+    return at.astimezone(UTC).date() - timedelta(days=1)
 
 
 def day_window(day: date) -> tuple[datetime, datetime]:

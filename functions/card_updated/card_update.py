@@ -20,6 +20,11 @@ setup the app confirmed) finds its attempt made and charges nothing more.
 Everything here may arrive more than once (a retried request, a webhook redelivered): a
 card update is saved once, keyed by its id, and a payment attempt is settled once, keyed by
 its invoice and attempt number; a repeat changes nothing.
+
+And in any order: Stripe does not deliver webhooks in order, and an app's confirm may come
+late. The card on file is the card of the setup started last (setups are numbered as they
+start, ``CardStore``): a setup older than the card on file changes nothing, in Stripe or
+here, and charges nothing; the app's confirm of it answers the card on file.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from functions.adapters.accounts import AccountStore
 from functions.adapters.cards import CardStore
 from functions.adapters.invoicing import InvoiceStore
 from functions.billing.account import Account
+from functions.billing.events import InvoiceIssued
 from functions.billing.invoices import (
     AttemptOutcome,
     Card,
@@ -49,6 +55,7 @@ from functions.billing.payments import (
     CardNotReady,
     NoCardOnFile,
     Payments,
+    StaleCardSetup,
 )
 from functions.usecases.collection import Collection
 
@@ -92,7 +99,9 @@ class CardUpdate:
         """A SetupIntent for off-session charges to the contractor's Stripe customer (created
         once, on the first card setup): its id and the client secret the app confirms."""
         account = self._accounts.get(contractor_id)
-        return self._payments().create_setup_intent(self._customer(account))
+        customer = self._customer(account)
+        number = self._cards.start_setup(contractor_id)
+        return self._payments().create_setup_intent(customer, number)
 
     def confirm(self, contractor_id: str, setup_intent_id: str, now: datetime) -> CardSaved:
         """Save the card that the contractor's succeeded SetupIntent set up, as the card on
@@ -102,8 +111,30 @@ class CardUpdate:
         customer = account.stripe_customer_id
         if customer is None:
             raise CardNotOwned(setup_intent_id, "(none)")  # no customer: no setup is theirs
-        card = self._payments().confirmed_card(setup_intent_id, customer)
-        if self._cards.save_card(contractor_id, setup_intent_id, card, now):
+        try:
+            setup = self._payments().confirmed_setup(
+                setup_intent_id, customer, newer_than=self._cards.setup_on_file(contractor_id)
+            )
+            card = setup.card
+            saved = self._cards.save_setup_card(
+                contractor_id, setup_intent_id, card, setup.number, now
+            )
+        except StaleCardSetup as stale:
+            # A later setup's card is on file: it stays, and nothing is charged (R11).
+            logger.info(
+                "card setup older than the card on file",
+                extra={
+                    "contractor_id": contractor_id,
+                    "setup_intent_id": setup_intent_id,
+                    "number": stale.number,
+                    "on_file": stale.on_file,
+                },
+            )
+            account = self._accounts.get(contractor_id)
+            if account.card is None:  # a later setup is on file: never so
+                raise
+            return CardSaved(account.card, Money(0), account)
+        if saved:
             logger.info("card saved", extra={"contractor_id": contractor_id, "brand": card.brand})
         else:
             logger.info("card setup saved before", extra={"contractor_id": contractor_id})
@@ -269,6 +300,17 @@ SETUP_SUCCEEDED = "setup_intent.succeeded"
 CARD_AUTOMATICALLY_UPDATED = "payment_method.automatically_updated"
 
 
+def issued_event(invoice: Invoice) -> InvoiceIssued:
+    """The fact that ``invoice`` was issued, as the run that issued it announces it."""
+    return InvoiceIssued(
+        invoice.contractor_id,
+        invoice.invoice_id,
+        invoice.kind.value,
+        invoice.total,
+        invoice.issued_at,
+    )
+
+
 def _object(event: Mapping[str, Any]) -> Mapping[str, Any]:
     data = event.get("data")
     found = data.get("object") if isinstance(data, Mapping) else None
@@ -358,7 +400,12 @@ class PaymentWebhooks:
         )
         invoice = self._invoices.settle_attempt(invoice, attempt, now)
         account = self._accounts.get(invoice.contractor_id)
-        self._collection.announce(invoice, account, now)
+        # The first attempt's outcome is what the issue is announced with (R5). A run
+        # that never learned it may not announce it: a threshold trigger's record
+        # succeeds whatever the outcome, so the issue is announced here too; a repeat
+        # carries the same event id.
+        also = [issued_event(invoice)] if notice.attempt == 1 else []
+        self._collection.announce(invoice, account, now, also=also)
         logger.info(
             "webhook settled",
             extra={

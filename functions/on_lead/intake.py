@@ -5,6 +5,12 @@ unknown contractor, or is too old to belong to a budget period is never charged:
 quarantined with its reason, announced as ``LeadRejected``, and never blocks the records
 after it. A transient storage failure fails the record, so the stream retries it.
 
+A lead's fate is decided once (R2): a lead quarantined before stays refused when its
+record comes again (the instant it was dated at has come, its account was opened since),
+and a lead charged or rejected before keeps that outcome should a later record of it be
+refused (a clock behind, a record written again broken). Either way the first outcome is
+announced again, with the same event ids.
+
 The leads of one account are settled one after another, in the order of the stream; the
 leads of different accounts touch different items and are settled side by side, up to
 ``CONCURRENT_ACCOUNTS`` at a time. A charge is one round trip that mostly waits on
@@ -27,8 +33,14 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from functions.adapters.event_bus import EventBus
-from functions.adapters.lead_charges import LeadCharges
-from functions.adapters.quarantine import Quarantine, Quarantined
+from functions.adapters.lead_charges import LeadCharges, replay
+from functions.adapters.quarantine import (
+    Quarantine,
+    Quarantined,
+    SettledBefore,
+    lead_quarantine_id,
+    usable_id,
+)
 from functions.billing.decision import check_delivery_time
 from functions.billing.errors import AccountNotFound
 from functions.billing.events import BillingEvent, LeadCharged, LeadRejected, RejectReason
@@ -131,33 +143,39 @@ class LeadIntake:
             check_delivery_time(lead, now)
             settlement = self._charges.settle(lead, now)
         except InvalidLead as error:
-            result.quarantined = self._quarantined(record, image, RejectReason.INVALID, str(error))
+            refused = self._quarantined(record, image, RejectReason.INVALID, str(error))
         except AccountNotFound as error:
-            result.quarantined = self._quarantined(
-                record, image, RejectReason.UNKNOWN_CONTRACTOR, str(error)
-            )
+            refused = self._quarantined(record, image, RejectReason.UNKNOWN_CONTRACTOR, str(error))
         else:
             result.events.extend(settlement.events)
             result.duplicate = settlement.duplicate
+            # Quarantined by an earlier delivery: notified again (at least once).
+            result.quarantined = settlement.quarantined
             return result
 
-        quarantined = result.quarantined
-        self._quarantine.keep(quarantined, now)
+        kept = self._quarantine.keep(refused, now)
+        if isinstance(kept, SettledBefore):
+            # Charged or rejected by an earlier delivery: that outcome stands (R2).
+            logger.warning(
+                "refused record of a lead settled before",
+                extra={"lead_id": refused.lead_id, "reason": refused.reason},
+            )
+            result.events.extend(replay(kept.entry).events)
+            result.duplicate = True
+            return result
+        result.quarantined = kept
         logger.warning(
             "lead quarantined",
             extra={
-                "quarantine_id": quarantined.quarantine_id,
-                "reason": quarantined.reason,
-                "detail": quarantined.detail,
+                "quarantine_id": kept.quarantine_id,
+                "reason": kept.reason,
+                "detail": kept.detail,
             },
         )
-        if quarantined.lead_id is not None:
+        if kept.lead_id is not None:
             result.events.append(
                 LeadRejected(
-                    quarantined.contractor_id,
-                    quarantined.lead_id,
-                    RejectReason(quarantined.reason),
-                    quarantined.detail,
+                    kept.contractor_id, kept.lead_id, RejectReason(kept.reason), kept.detail
                 )
             )
         return result
@@ -189,10 +207,12 @@ class LeadIntake:
     ) -> Quarantined:
         lead_id = image.get("lead_id")
         contractor_id = image.get("contractor_id")
-        usable_lead_id = lead_id if isinstance(lead_id, str) and 0 < len(lead_id) <= 128 else None
+        usable_lead_id = usable_id(lead_id)
         return Quarantined(
             quarantine_id=(
-                f"lead#{usable_lead_id}" if usable_lead_id else f"record#{record.event_id}"
+                lead_quarantine_id(usable_lead_id)
+                if usable_lead_id
+                else f"record#{record.event_id}"
             ),
             reason=reason.value,
             detail=detail,
@@ -202,11 +222,11 @@ class LeadIntake:
         )
 
     def _count(self, result: RecordResult) -> None:
-        if result.quarantined is not None:
-            self._metrics.add_metric("LeadQuarantined", MetricUnit.Count, 1)
-            return
         if result.duplicate:
             self._metrics.add_metric("LeadDuplicate", MetricUnit.Count, 1)
+            return
+        if result.quarantined is not None:
+            self._metrics.add_metric("LeadQuarantined", MetricUnit.Count, 1)
             return
         for event in result.events:
             if isinstance(event, LeadCharged):

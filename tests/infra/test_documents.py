@@ -21,11 +21,14 @@ FUNCTIONS = [
     names.BUDGET_RESET,
     names.GRACE_CHECK,
     names.NOTIFY,
+    names.RECONCILE,
 ]
 # The functions that email invoices keep their PDFs; the api function serves them.
 EXPECTED_S3: dict[str, dict[str, list[Any]]] = {
     names.WEEKLY_INVOICE: {"s3:GetObject": [INVOICE_PDFS], "s3:PutObject": [INVOICE_PDFS]},
     names.CARD_UPDATED: {"s3:GetObject": [INVOICE_PDFS], "s3:PutObject": [INVOICE_PDFS]},
+    # R5: an invoice whose first attempt the daily reconciliation resolves is emailed then.
+    names.RECONCILE: {"s3:GetObject": [INVOICE_PDFS], "s3:PutObject": [INVOICE_PDFS]},
     # ListBucket on the bucket only: a PDF not kept yet is then a 404, not a 403.
     names.API: {"s3:GetObject": [INVOICE_PDFS], "s3:ListBucket": [get_att(BUCKET)]},
 }
@@ -88,7 +91,9 @@ def test_the_bucket_refuses_requests_without_tls(synthesized: Synthesized) -> No
     assert all(s["Action"] == "s3:*" for s in denials)
 
 
-@pytest.mark.parametrize("function", [names.WEEKLY_INVOICE, names.CARD_UPDATED, names.API])
+@pytest.mark.parametrize(
+    "function", [names.WEEKLY_INVOICE, names.CARD_UPDATED, names.API, names.RECONCILE]
+)
 def test_the_functions_that_use_the_bucket_are_told_its_name(
     synthesized: Synthesized, function: str
 ) -> None:

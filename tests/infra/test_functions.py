@@ -17,6 +17,7 @@ from functions.adapters.settings import (
     GraceCheckSettings,
     NotifySettings,
     OnLeadSettings,
+    ReconcileSettings,
     WeeklyInvoiceSettings,
 )
 from infra import names
@@ -31,6 +32,7 @@ SETTINGS: list[tuple[str, type[FunctionSettings]]] = [
     (names.BUDGET_RESET, BudgetResetSettings),
     (names.GRACE_CHECK, GraceCheckSettings),
     (names.NOTIFY, NotifySettings),
+    (names.RECONCILE, ReconcileSettings),
 ]
 FUNCTIONS = [function for function, _ in SETTINGS]
 POWERTOOLS_ENVIRONMENT = {

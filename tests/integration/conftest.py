@@ -174,3 +174,15 @@ def notify(aws: Resources, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> Mod
     import functions.notify.handler as module
 
     return importlib.reload(module)
+
+
+@pytest.fixture
+def reconcile(
+    aws: Resources, clock: Clock, localstripe: str, monkeypatch: pytest.MonkeyPatch
+) -> ModuleType:
+    """The real reconcile handler module, with its Stripe secret and mail sender."""
+    with_stripe_secret(monkeypatch, "test-stripe-reconcile", localstripe, "whsec_test")
+    with_mail_sender(monkeypatch)
+    import functions.reconcile.handler as module
+
+    return importlib.reload(module)

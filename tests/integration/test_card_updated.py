@@ -10,7 +10,7 @@ import hmac
 import json
 import time
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from types import ModuleType
 from typing import Any
 
@@ -561,3 +561,162 @@ def test_r6_a_signed_event_about_nothing_billed_is_acknowledged_and_ignored(
     assert deliver_webhook(card_updated, body, sign(body)) == (200, {"received": True})
 
     unchanged(under_way, aws)
+
+
+# R11: the card on file is the card of the setup started last, whatever order Stripe's
+# webhooks and the app's confirms arrive in.
+
+
+def setup_webhook(stripe_api: stripe.StripeClient, setup_intent_id: str) -> str:
+    """Stripe's ``setup_intent.succeeded`` event for a setup, as Stripe describes it now."""
+    return json.dumps(
+        {
+            "id": f"evt_{uuid.uuid4().hex[:12]}",
+            "object": "event",
+            "type": "setup_intent.succeeded",
+            "created": int(time.time()),
+            "data": {"object": stripe_api.v1.setup_intents.retrieve(setup_intent_id).to_dict()},
+        }
+    )
+
+
+def on_file(cid: str) -> str | None:
+    card = AccountModel.get(cid, consistent_read=True).card
+    return None if card is None else str(card.payment_method_id)
+
+
+def method_of(stripe_api: stripe.StripeClient, setup_intent_id: str) -> str:
+    return str(stripe_api.v1.setup_intents.retrieve(setup_intent_id).payment_method)
+
+
+def test_r11_setups_are_numbered_in_the_order_they_start(
+    card_updated, stripe_api: stripe.StripeClient, cid: str
+):
+    open_contractor(cid)
+    started = [setup_intent(card_updated, cid)[0] for _ in range(3)]
+    numbers = [
+        stripe_api.v1.setup_intents.retrieve(s).metadata.to_dict()["card_setup"] for s in started
+    ]
+    assert numbers == ["1", "2", "3"]
+    assert AccountModel.get(cid).card_setups == 3
+
+
+def test_r11_the_apps_late_confirm_of_an_older_setup_keeps_the_newer_card(
+    card_updated, stripe_api: stripe.StripeClient, localstripe: str, cid: str
+):
+    from tests.support.cards import DECLINED_AT_CHARGE
+
+    # Given two setups confirmed in the browser, the second one's card saved by the app
+    open_contractor(cid)
+    older = confirmed_in_browser(card_updated, stripe_api, localstripe, cid, VISA)
+    newer = confirmed_in_browser(card_updated, stripe_api, localstripe, cid, DECLINED_AT_CHARGE)
+    status, _ = call(card_updated, CONFIRM, {"setup_intent_id": newer}, claims=claims_of(cid))
+    assert status == 200
+    customer = AccountModel.get(cid).stripe_customer_id
+    default = stripe_api.v1.customers.retrieve(customer).invoice_settings.default_payment_method
+
+    # When the app's confirm of the older setup arrives late
+    status, body = call(card_updated, CONFIRM, {"setup_intent_id": older}, claims=claims_of(cid))
+
+    # Then it is answered with the card on file, which is still the newer one, unchanged in
+    # the billing and in Stripe; the older setup recorded nothing
+    assert status == 200, body
+    assert body["card"]["last4"] == "0341"
+    assert body["collected_cents"] == 0
+    assert on_file(cid) == method_of(stripe_api, newer)
+    assert AccountModel.get(cid).card_setup == 2
+    after = stripe_api.v1.customers.retrieve(customer).invoice_settings.default_payment_method
+    assert after == default
+    assert [entry.entry_id for entry in ledger(cid, kind="card_saved")] == [f"card#{newer}"]
+
+
+def test_r11_webhooks_of_two_setups_in_reverse_order_leave_the_later_card(
+    card_updated, stripe_api: stripe.StripeClient, localstripe: str, cid: str
+):
+    # Given two setups confirmed in the browser, whose app never told the billing
+    open_contractor(cid)
+    older = confirmed_in_browser(card_updated, stripe_api, localstripe, cid, VISA)
+    newer = confirmed_in_browser(card_updated, stripe_api, localstripe, cid, VISA)
+    # When Stripe sends the newer setup's webhook first, then the older one's, twice
+    for setup in (newer, older, older):
+        payload = setup_webhook(stripe_api, setup)
+        assert deliver_webhook(card_updated, payload, sign(payload)) == (200, {"received": True})
+    # Then the newer setup's card is on file
+    assert on_file(cid) == method_of(stripe_api, newer)
+
+
+def test_r11_an_older_setup_saving_at_the_same_time_as_a_newer_one_cannot_replace_it(
+    card_updated, stripe_api: stripe.StripeClient, localstripe: str, cid: str, monkeypatch
+):
+    # Given a newer setup's card on file
+    open_contractor(cid)
+    older = confirmed_in_browser(card_updated, stripe_api, localstripe, cid, VISA)
+    newer = confirmed_in_browser(card_updated, stripe_api, localstripe, cid, VISA)
+    assert call(card_updated, CONFIRM, {"setup_intent_id": newer}, claims=claims_of(cid))[0] == 200
+    # When the older setup's confirm read the account before that card was saved (the two
+    # ran at the same time), so only its conditional write can tell
+    cards = card_updated.card_update._cards
+    monkeypatch.setattr(cards, "setup_on_file", lambda contractor_id: None)
+    status, body = call(card_updated, CONFIRM, {"setup_intent_id": older}, claims=claims_of(cid))
+    # Then the write is refused: the newer card stays, and the answer says so
+    assert status == 200, body
+    assert on_file(cid) == method_of(stripe_api, newer)
+    assert [entry.entry_id for entry in ledger(cid, kind="card_saved")] == [f"card#{newer}"]
+
+
+def test_r11_a_late_webhook_of_an_older_setup_collects_nothing_with_its_card(
+    weekly_invoice,
+    on_lead,
+    card_updated,
+    aws: Resources,
+    clock: Clock,
+    cid: str,
+    localstripe: str,
+    stripe_api: stripe.StripeClient,
+):
+    from tests.integration.test_grace_check import FIRST_FAILURE, failed_first
+    from tests.support.cards import DECLINED_AT_CHARGE, intents_of
+
+    # Given a past-due invoice, a working card set up but never confirmed by the app, and a
+    # declining card set up after it and saved (its collection failed: still past due)
+    invoice_id = failed_first(weekly_invoice, on_lead, aws, clock, cid, localstripe)
+    clock.current = FIRST_FAILURE + timedelta(days=2)
+    working = confirmed_in_browser(card_updated, stripe_api, localstripe, cid, VISA)
+    declining = confirmed_in_browser(card_updated, stripe_api, localstripe, cid, DECLINED_AT_CHARGE)
+    status, body = call(
+        card_updated, CONFIRM, {"setup_intent_id": declining}, claims=claims_of(cid)
+    )
+    assert (status, body["collected_cents"]) == (200, 0)
+    assert InvoiceModel.get(invoice_id).status == "past_due"
+    intents = len(intents_of(stripe_api, invoice_id))
+
+    # When the working card's setup_intent.succeeded arrives now
+    payload = setup_webhook(stripe_api, working)
+    assert deliver_webhook(card_updated, payload, sign(payload)) == (200, {"received": True})
+
+    # Then nothing is charged with it: the invoice stays past due, no PaymentIntent more,
+    # and the declining card saved last stays on file
+    assert InvoiceModel.get(invoice_id).status == "past_due"
+    assert len(intents_of(stripe_api, invoice_id)) == intents
+    assert on_file(cid) == method_of(stripe_api, declining)
+
+
+def test_r11_a_newer_setup_replaces_a_card_saved_before_setups_were_numbered(
+    card_updated, stripe_api: stripe.StripeClient, localstripe: str, cid: str
+):
+    from tests.integration.steps import save_card
+
+    # Given a card on file saved without a setup number
+    open_contractor(cid)
+    save_card(localstripe, cid)
+    assert AccountModel.get(cid).card_setup is None
+    # When the contractor saves a card through a numbered setup
+    status, _ = call(
+        card_updated,
+        CONFIRM,
+        {"setup_intent_id": confirmed_in_browser(card_updated, stripe_api, localstripe, cid)},
+        claims=claims_of(cid),
+    )
+    # Then it is the card on file, with its number
+    assert status == 200
+    assert AccountModel.get(cid).card_setup == 1

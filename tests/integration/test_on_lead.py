@@ -316,3 +316,163 @@ def test_r4_the_charge_that_reaches_the_threshold_flags_the_account_for_invoicin
     item = account()
     # Then the account is flagged for a threshold invoice
     assert (item.unbilled_cents, item.invoice_headroom_cents, item.invoice_due) == (20_000, 0, True)
+
+
+# R2: a lead's fate is decided once. A lead refused once is never charged by a later
+# delivery of its record, and a lead charged once is never refused by one.
+
+
+def _rejections(aws) -> list[tuple[str, str]]:
+    return [(e["detail"]["lead_id"], e["detail"]["reason"]) for e in events(aws, "LeadRejected")]
+
+
+def test_r2_a_lead_for_a_contractor_unknown_then_is_never_charged_once_the_account_opens(
+    on_lead, aws
+):
+    # Given a lead quarantined because its contractor had no account yet
+    record = synthetic_record(lead("U1", 1_000, contractor_id="c-late"))
+    assert deliver(on_lead, [record]) == {"batchItemFailures": []}
+    assert _rejections(aws) == [("U1", "unknown_contractor")]
+    drain(aws.quarantine_queue_url)
+    # When the account is opened, then the stream delivers the record again
+    open_contractor("c-late")
+    assert deliver(on_lead, [record]) == {"batchItemFailures": []}
+    # Then the lead is still not charged, its rejection is announced again as it was, and
+    # the quarantine still holds it with its reason
+    assert ledger("c-late", kind="charge") == []
+    assert account("c-late").spent_cents == 0
+    assert _rejections(aws) == [("U1", "unknown_contractor")]
+    assert events(aws, "LeadCharged") == []
+    [kept] = list(QuarantineModel.scan())
+    assert (kept.quarantine_id, kept.reason) == ("lead#U1", "unknown_contractor")
+    # And the operator is told again (at least once): a notice lost the first time is not
+    [queued] = drain(aws.quarantine_queue_url)
+    assert (queued["quarantine_id"], queued["reason"]) == ("lead#U1", "unknown_contractor")
+
+
+def test_r2_a_lead_rejected_for_its_budget_is_not_charged_once_the_budget_is_raised(
+    on_lead, api, aws
+):
+    from tests.integration.test_contractor_billing import call
+
+    # Given a lead rejected because it did not fit the budget (the account paused for it)
+    open_contractor(budget=10_000)
+    records = records_for(aws, [lead("L1", 6_000), lead("L2", 5_000)])
+    deliver(on_lead, records)
+    assert set(account().pauses.as_dict()) == {"budget"}
+    assert _rejections(aws) == [("L2", "budget")]
+    # When the contractor raises the budget (the pause lifts), then L2's record comes again
+    status, _ = call(api, "PUT", "/me/budget", {"monthly_cents": 100_000})
+    assert status == 200
+    assert account().pauses.as_dict() == {}
+    assert deliver(on_lead, [records[1]]) == {"batchItemFailures": []}
+    # Then L2 stays rejected: only L1 is charged
+    assert [entry.lead_id for entry in ledger(kind="charge")] == ["L1"]
+    assert account().spent_cents == 6_000
+    assert _rejections(aws) == [("L2", "budget")]
+
+
+def test_r2_a_lead_rejected_while_paused_for_non_payment_is_not_charged_after_reactivation(
+    on_lead, aws
+):
+    from functions.adapters.models import AccountModel
+
+    # Given an account paused for non-payment, and a lead rejected meanwhile
+    open_contractor()
+    AccountModel("c-1").update(
+        actions=[AccountModel.pauses["non_payment"].set("2026-11-19T15:00:00.000000Z")]
+    )
+    record = synthetic_record(lead("P1", 1_000))
+    deliver(on_lead, [record])
+    assert _rejections(aws) == [("P1", "paused")]
+    # When the account is active again, then the stream delivers the record again
+    AccountModel("c-1").update(actions=[AccountModel.pauses["non_payment"].remove()])
+    assert deliver(on_lead, [record]) == {"batchItemFailures": []}
+    # Then the lead stays rejected
+    assert ledger(kind="charge") == []
+    assert account().spent_cents == 0
+    assert _rejections(aws) == [("P1", "paused")]
+
+
+def test_r2_a_lead_too_old_for_any_budget_period_stays_quarantined_on_redelivery(
+    on_lead, aws, clock
+):
+    open_contractor(signup=EARLIER_SIGNUP)
+    record = synthetic_record(lead("OLD", 1_000, at="2026-08-01T09:00:00-05:00"))
+    for _ in range(2):
+        assert deliver(on_lead, [record]) == {"batchItemFailures": []}
+    assert ledger(kind="charge") == []
+    assert _rejections(aws) == [("OLD", "invalid")] * 2
+    [kept] = list(QuarantineModel.scan())
+    assert (kept.lead_id, kept.reason) == ("OLD", "invalid")
+
+
+def test_r2_a_future_lead_redelivered_once_its_instant_came_announces_the_first_outcome(
+    on_lead, aws, clock: Clock, monkeypatch
+):
+    # Given a lead dated an hour ahead, quarantined, whose quarantine notice could not be
+    # sent (the record failed, for the stream to retry it)
+    open_contractor()
+    record = synthetic_record(lead("F1", 1_000, at="2026-11-20T10:00:00-06:00"))
+    clock.set("2026-11-20T09:00:00-06:00")
+    queue_url = on_lead.intake._quarantine._queue_url
+    monkeypatch.setattr(on_lead.intake._quarantine, "_queue_url", queue_url + "-gone")
+    [failed] = deliver(on_lead, [record])["batchItemFailures"]
+    assert failed["itemIdentifier"] == record["dynamodb"]["SequenceNumber"]
+    # When the stream retries it two hours later, the queue reachable again
+    monkeypatch.setattr(on_lead.intake._quarantine, "_queue_url", queue_url)
+    clock.set("2026-11-20T11:00:00-06:00")
+    assert deliver(on_lead, [record]) == {"batchItemFailures": []}
+    # Then it is not charged, the quarantine keeps its first reason, and the operator is
+    # told about it
+    assert ledger(kind="charge") == []
+    assert account().spent_cents == 0
+    [kept] = list(QuarantineModel.scan())
+    assert kept.reason == "invalid" and "future" in kept.detail
+    [queued] = drain(aws.quarantine_queue_url)
+    assert (queued["quarantine_id"], queued["reason"]) == ("lead#F1", "invalid")
+    assert {reason for _, reason in _rejections(aws)} == {"invalid"}
+
+
+def test_r2_a_charged_lead_is_never_refused_by_a_later_record_of_it(on_lead, aws, clock: Clock):
+    # Given a lead charged
+    open_contractor()
+    clock.set("2026-11-20T09:00:00-06:00")
+    [record] = records_for(aws, [lead("C1", 1_000)])
+    deliver(on_lead, [record])
+    events(aws)
+    # When its record comes again to a billing whose clock is 10 minutes behind (the lead
+    # looks dated in the future), and the lead is written again broken (no price)
+    clock.set("2026-11-20T08:50:00-06:00")
+    assert deliver(on_lead, [record]) == {"batchItemFailures": []}
+    broken = lead("C1", 1_000)
+    del broken["price_cents"]
+    assert deliver(on_lead, [synthetic_record(broken)]) == {"batchItemFailures": []}
+    # Then the lead stays charged once: nothing is quarantined or rejected, and the charge
+    # is announced again
+    assert [(entry.lead_id, entry.amount_cents) for entry in ledger(kind="charge")] == [
+        ("C1", 1_000)
+    ]
+    assert account().spent_cents == 1_000
+    assert list(QuarantineModel.scan()) == []
+    assert drain(aws.quarantine_queue_url) == []
+    announced = [(e["detail-type"], e["detail"]["lead_id"]) for e in events(aws)]
+    assert announced == [("LeadCharged", "C1")] * 2
+
+
+def test_r2_copies_of_a_quarantined_lead_delivered_at_once_are_never_charged(
+    on_lead, aws, clock: Clock
+):
+    # Given a lead quarantined for its future date
+    open_contractor()
+    record = synthetic_record(lead("F2", 1_000, at="2026-11-20T10:00:00-06:00"))
+    clock.set("2026-11-20T09:00:00-06:00")
+    deliver(on_lead, [record])
+    # When, once that instant came, five invocations deliver its record at the same time
+    clock.set("2026-11-20T10:30:00-06:00")
+    with ThreadPoolExecutor(5) as pool:
+        answers = list(pool.map(lambda _: deliver_in_parallel(on_lead, [record]), range(5)))
+    # Then none charges it
+    assert all(answer == {"batchItemFailures": []} for answer in answers)
+    assert ledger(kind="charge") == []
+    assert account().spent_cents == 0
