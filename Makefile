@@ -41,6 +41,13 @@ infra-test: $(STAMP)
 e2e: $(STAMP)
 	$(PY) -m pytest tests/e2e
 
+## soak: the billing simulation (tests/simulation) for SOAK_MINUTES minutes, from seed SIM_SEED + 1 on
+.PHONY: soak
+SOAK_MINUTES ?= 60
+soak: $(STAMP)
+	SOAK_MINUTES=$(SOAK_MINUTES) $(PY) -m pytest -p no:xdist \
+		tests/simulation/test_machine.py::test_billing_machine_soak
+
 # Debian's Chromium for the browser tests, installed when missing (never a downloaded
 # browser build); apt-get runs as root, through sudo for anyone else.
 $(CHROMIUM):

@@ -49,3 +49,20 @@ def pytest_runtest_makereport(
             f"  {leak}" for leak in found
         )
         report.sections = []  # the report would show the captured output, leak and all
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """What each run of the billing simulation did (``tests/simulation``, recorded with
+    ``record_property("simulation", ...)``), also when it ran in an xdist worker."""
+    lines = [
+        f"{report.nodeid}: {value}"
+        for status in ("passed", "failed")
+        for report in terminalreporter.stats.get(status, [])
+        if getattr(report, "when", None) == "call"
+        for name, value in getattr(report, "user_properties", [])
+        if name == "simulation"
+    ]
+    if lines:
+        terminalreporter.write_sep("-", "simulation")
+        for line in lines:
+            terminalreporter.write_line(line)
