@@ -17,6 +17,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions.billing.invoices import BILLING_TIMEZONES
@@ -26,6 +27,7 @@ from infra.function import BillingFunction
 from infra.nag import acknowledge
 from infra.notify import grant_notices, notices_environment
 from infra.queues import messages_visible_alarm, retained_queue
+from infra.republish import grant_publishing, publishing_environment
 from infra.schedules import ScheduledRuns
 from infra.tables import BillingTables
 
@@ -46,6 +48,7 @@ class BudgetReset(Construct):
         *,
         tables: BillingTables,
         bus: events.IEventBus,
+        unpublished: sqs.IQueue,
         layer: lambda_.ILayerVersion,
         email: EmailSending,
     ) -> None:
@@ -69,7 +72,7 @@ class BudgetReset(Construct):
             environment={
                 names.ACCOUNTS_TABLE: tables.accounts.table_name,
                 names.LEDGER_TABLE: tables.ledger.table_name,
-                names.EVENT_BUS_NAME: bus.event_bus_name,
+                **publishing_environment(bus, unpublished),
                 **notices_environment(tables, email),
             },
             layer=layer,
@@ -90,7 +93,7 @@ class BudgetReset(Construct):
                 ],
             ),
             iam.PolicyStatement(
-                actions=["dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
+                actions=["dynamodb:GetItem", "dynamodb:UpdateItem"],
                 resources=[tables.accounts.table_arn],
             ),
             iam.PolicyStatement(
@@ -98,7 +101,7 @@ class BudgetReset(Construct):
                 resources=[tables.ledger.table_arn],
             ),
         )
-        bus.grant_put_events_to(self.function.role)
+        grant_publishing(self.function, bus, unpublished)
         grant_notices(self.function, tables, email)
 
         # A retried run resets only what is still due. A run that could not be run lands

@@ -8,6 +8,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra import names
@@ -15,6 +16,7 @@ from infra.documents import InvoiceDocumentsBucket
 from infra.emails import EmailSending
 from infra.function import BillingFunction
 from infra.payments import StripeSecret
+from infra.republish import grant_publishing, publishing_environment
 from infra.tables import BillingTables
 
 # A request waits on Stripe (a SetupIntent, the card it saved) and on a few DynamoDB
@@ -31,6 +33,7 @@ class CardUpdated(Construct):
         *,
         tables: BillingTables,
         bus: events.IEventBus,
+        unpublished: sqs.IQueue,
         layer: lambda_.ILayerVersion,
         stripe: StripeSecret,
         email: EmailSending,
@@ -49,7 +52,7 @@ class CardUpdated(Construct):
                 names.LEDGER_TABLE: tables.ledger.table_name,
                 names.INVOICES_TABLE: tables.invoices.table_name,
                 names.STRIPE_SECRET_NAME: stripe.secret_arn,
-                names.EVENT_BUS_NAME: bus.event_bus_name,
+                **publishing_environment(bus, unpublished),
                 names.EMAIL_SENDER: email.sender_address,
                 names.EMAIL_CONFIGURATION_SET: email.configuration_set_name,
                 names.DOCUMENTS_BUCKET: documents.bucket_name,
@@ -59,8 +62,8 @@ class CardUpdated(Construct):
             memory_size=MEMORY_SIZE,
         )
         # Saving a card and settling an attempt are transactions over the account, the
-        # ledger and the invoice: their items are authorized as PutItem, UpdateItem and
-        # ConditionCheckItem. The account of a Stripe customer comes from the accounts'
+        # ledger and the invoice: the account and the invoice updated, the ledger's entries
+        # put, each conditioned. The account of a Stripe customer comes from the accounts'
         # by_customer index, an account's past-due invoices from the invoices'
         # by_contractor index (R11); no Scan, and no DeleteItem, since the ledger is
         # append-only and an invoice is never deleted.
@@ -73,24 +76,15 @@ class CardUpdated(Construct):
                 ],
             ),
             iam.PolicyStatement(
-                actions=["dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
-                resources=[tables.accounts.table_arn],
+                actions=["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                resources=[tables.accounts.table_arn, tables.invoices.table_arn],
             ),
             iam.PolicyStatement(
-                actions=[
-                    "dynamodb:ConditionCheckItem",
-                    "dynamodb:GetItem",
-                    "dynamodb:PutItem",
-                    "dynamodb:UpdateItem",
-                ],
+                actions=["dynamodb:PutItem"],
                 resources=[tables.ledger.table_arn],
             ),
-            iam.PolicyStatement(
-                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
-                resources=[tables.invoices.table_arn],
-            ),
         )
-        bus.grant_put_events_to(self.function.role)
+        grant_publishing(self.function, bus, unpublished)
         stripe.grant_read(self.function)
         email.grant_send(self.function)
         # R5: the PDF of each email sent is kept, once (infra/documents.py).

@@ -16,6 +16,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra import names
@@ -25,6 +26,7 @@ from infra.nag import acknowledge
 from infra.notify import grant_notices, notices_environment
 from infra.payments import StripeSecret
 from infra.queues import messages_visible_alarm, retained_queue
+from infra.republish import grant_publishing, publishing_environment
 from infra.schedules import ScheduledRuns
 from infra.tables import BillingTables
 
@@ -44,6 +46,7 @@ class GraceCheck(Construct):
         *,
         tables: BillingTables,
         bus: events.IEventBus,
+        unpublished: sqs.IQueue,
         layer: lambda_.ILayerVersion,
         stripe: StripeSecret,
         email: EmailSending,
@@ -70,7 +73,7 @@ class GraceCheck(Construct):
                 names.LEDGER_TABLE: tables.ledger.table_name,
                 names.INVOICES_TABLE: tables.invoices.table_name,
                 names.STRIPE_SECRET_NAME: stripe.secret_arn,
-                names.EVENT_BUS_NAME: bus.event_bus_name,
+                **publishing_environment(bus, unpublished),
                 **notices_environment(tables, email),
             },
             layer=layer,
@@ -90,7 +93,7 @@ class GraceCheck(Construct):
                 ],
             ),
             iam.PolicyStatement(
-                actions=["dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
+                actions=["dynamodb:GetItem", "dynamodb:UpdateItem"],
                 resources=[tables.accounts.table_arn, tables.invoices.table_arn],
             ),
             iam.PolicyStatement(
@@ -98,7 +101,7 @@ class GraceCheck(Construct):
                 resources=[tables.ledger.table_arn],
             ),
         )
-        bus.grant_put_events_to(self.function.role)
+        grant_publishing(self.function, bus, unpublished)
         stripe.grant_read(self.function)
         grant_notices(self.function, tables, email)
 

@@ -26,6 +26,7 @@ from functions.adapters.settings import (
     OnLeadSettings,
     PaymentsSettings,
     ReconcileSettings,
+    RepublishSettings,
     TablesSettings,
     WeeklyInvoiceSettings,
 )
@@ -46,6 +47,7 @@ BUDGET_RESET: Final = "budget_reset"
 GRACE_CHECK: Final = "grace_check"
 NOTIFY: Final = "notify"
 RECONCILE: Final = "reconcile"
+REPUBLISH: Final = "republish"
 
 FUNCTION_SETTINGS: Final[dict[str, type[FunctionSettings]]] = {
     ON_LEAD: OnLeadSettings,
@@ -56,6 +58,7 @@ FUNCTION_SETTINGS: Final[dict[str, type[FunctionSettings]]] = {
     GRACE_CHECK: GraceCheckSettings,
     NOTIFY: NotifySettings,
     RECONCILE: ReconcileSettings,
+    REPUBLISH: RepublishSettings,
 }
 
 
@@ -82,6 +85,7 @@ LEDGER_TABLE: Final = _variable(TablesSettings, "ledger_table")
 QUARANTINE_TABLE: Final = _variable(OnLeadSettings, "quarantine_table")
 QUARANTINE_QUEUE_URL: Final = _variable(OnLeadSettings, "quarantine_queue_url")
 EVENT_BUS_NAME: Final = _variable(OnLeadSettings, "event_bus_name")
+UNPUBLISHED_EVENTS_QUEUE_URL: Final = _variable(OnLeadSettings, "unpublished_events_queue_url")
 STRIPE_SECRET_NAME: Final = _variable(PaymentsSettings, "stripe_secret_name")
 INVOICES_TABLE: Final = _variable(WeeklyInvoiceSettings, "invoices_table")
 INVOICE_QUEUE_URL: Final = _variable(WeeklyInvoiceSettings, "invoice_queue_url")
@@ -116,7 +120,19 @@ FUNCTION_LOGICAL_IDS: Final[dict[str, str]] = {
     GRACE_CHECK: "GraceCheckFunction",
     NOTIFY: "NotifyFunction",
     RECONCILE: "ReconcileFunction",
+    REPUBLISH: "RepublishFunction",
 }
+# The functions that publish billing events: each keeps what the bus refuses on the
+# unpublished events queue, which republish puts on the bus again (infra/republish.py).
+PUBLISHERS: Final = (
+    ON_LEAD,
+    API,
+    WEEKLY_INVOICE,
+    CARD_UPDATED,
+    BUDGET_RESET,
+    GRACE_CHECK,
+    RECONCILE,
+)
 EVENT_BUS_LOGICAL_ID: Final = "EventBus"
 QUARANTINE_QUEUE_LOGICAL_ID: Final = "QuarantineQueue"
 ON_LEAD_FAILURE_QUEUE_LOGICAL_ID: Final = "OnLeadFailureQueue"
@@ -145,6 +161,9 @@ GRACE_CHECK_DEAD_LETTER_QUEUE_LOGICAL_ID: Final = "GraceCheckDeadLetterQueue"
 RECONCILE_SCHEDULE_LOGICAL_ID: Final = "ReconcileSchedule"
 RECONCILE_SCHEDULER_ROLE_LOGICAL_ID: Final = "ReconcileSchedulerRole"
 RECONCILE_DEAD_LETTER_QUEUE_LOGICAL_ID: Final = "ReconcileDeadLetterQueue"
+UNPUBLISHED_EVENTS_QUEUE_LOGICAL_ID: Final = "UnpublishedEventsQueue"
+UNPUBLISHED_EVENTS_DEAD_LETTER_QUEUE_LOGICAL_ID: Final = "UnpublishedEventsDeadLetterQueue"
+REPUBLISH_MAPPING_LOGICAL_ID: Final = "RepublishUnpublishedEventsMapping"
 CONTRACTOR_USER_POOL_LOGICAL_ID: Final = "ContractorUserPool"
 CONTRACTOR_APP_CLIENT_LOGICAL_ID: Final = "ContractorAppClient"
 BILLING_RESOURCE_SERVER_LOGICAL_ID: Final = "BillingResourceServer"

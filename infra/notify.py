@@ -49,10 +49,10 @@ BATCH_SIZE = 50
 BATCHING_WINDOW = Duration.seconds(1)
 RETRY_ATTEMPTS = 5
 
-# Claiming, reclaiming and marking a notice (``NoticeStore``): a conditional put, updates,
-# and a read of the item. No Scan, no DeleteItem: the notices sent are the record that
-# stops a notice from being sent twice.
-NOTICE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+# Claiming, reclaiming and marking a notice (``NoticeStore``): conditional updates (a claim
+# creates the item), and the item back when a claim's condition fails. No Scan, no
+# DeleteItem: the notices sent are the record that stops a notice from being sent twice.
+NOTICE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
 
 
 def notices_environment(tables: BillingTables, email: EmailSending) -> dict[str, str]:

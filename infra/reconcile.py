@@ -20,6 +20,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra import names
@@ -29,6 +30,7 @@ from infra.function import BillingFunction
 from infra.nag import acknowledge
 from infra.payments import StripeSecret
 from infra.queues import messages_visible_alarm, retained_queue
+from infra.republish import grant_publishing, publishing_environment
 from infra.schedules import ScheduledRuns
 from infra.tables import BillingTables
 
@@ -50,6 +52,7 @@ class Reconcile(Construct):
         *,
         tables: BillingTables,
         bus: events.IEventBus,
+        unpublished: sqs.IQueue,
         layer: lambda_.ILayerVersion,
         stripe: StripeSecret,
         email: EmailSending,
@@ -77,7 +80,7 @@ class Reconcile(Construct):
                 names.LEDGER_TABLE: tables.ledger.table_name,
                 names.INVOICES_TABLE: tables.invoices.table_name,
                 names.STRIPE_SECRET_NAME: stripe.secret_arn,
-                names.EVENT_BUS_NAME: bus.event_bus_name,
+                **publishing_environment(bus, unpublished),
                 names.EMAIL_SENDER: email.sender_address,
                 names.EMAIL_CONFIGURATION_SET: email.configuration_set_name,
                 names.DOCUMENTS_BUCKET: documents.bucket_name,
@@ -109,7 +112,7 @@ class Reconcile(Construct):
                 resources=[tables.ledger.table_arn],
             ),
         )
-        bus.grant_put_events_to(self.function.role)
+        grant_publishing(self.function, bus, unpublished)
         stripe.grant_read(self.function)
         # R5: a first attempt resolved here emails the invoice, and keeps its PDF.
         email.grant_send(self.function)

@@ -32,6 +32,7 @@ from infra.notify import Notify
 from infra.payments import StripeSecret
 from infra.queues import messages_visible_alarm, retained_queue
 from infra.reconcile import Reconcile
+from infra.republish import Republish, grant_publishing, publishing_environment
 from infra.streams import MAX_RECORD_AGE, iterator_age_alarm, stream_read_policy
 from infra.tables import BillingTables
 from infra.web import LeadManagerWeb
@@ -79,6 +80,11 @@ class LeadBillingStack(Stack):
 
         layer = DependenciesLayer(self, "Dependencies").layer
 
+        # What the bus refuses is kept on the unpublished events queue, from which the
+        # republish function puts it on the bus again.
+        self.republish = Republish(self, "Republish", bus=bus, layer=layer)
+        unpublished = self.republish.queue
+
         on_lead = BillingFunction(
             self,
             "OnLead",
@@ -89,32 +95,34 @@ class LeadBillingStack(Stack):
                 names.LEDGER_TABLE: tables.ledger.table_name,
                 names.QUARANTINE_TABLE: tables.quarantine.table_name,
                 names.QUARANTINE_QUEUE_URL: quarantine_queue.queue_url,
-                names.EVENT_BUS_NAME: bus.event_bus_name,
+                **publishing_environment(bus, unpublished),
             },
             layer=layer,
             timeout=Duration.seconds(60),
             memory_size=512,
         )
-        # A charge is one transaction over the account and the ledger: its items are
-        # authorized as PutItem, UpdateItem and ConditionCheckItem. No Scan, no DeleteItem:
-        # the ledger is append-only.
+        # A charge is one transaction: the account updated (or checked) and the lead's
+        # entries put in the ledger, each conditioned; the items that failed a condition
+        # come back with the cancellation (GetItem). No Scan, no DeleteItem: the ledger is
+        # append-only.
         on_lead.add_to_role_policy(
             iam.PolicyStatement(
-                actions=[
-                    "dynamodb:ConditionCheckItem",
-                    "dynamodb:GetItem",
-                    "dynamodb:PutItem",
-                    "dynamodb:UpdateItem",
-                ],
-                resources=[tables.accounts.table_arn, tables.ledger.table_arn],
-            )
+                actions=["dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
+                resources=[tables.accounts.table_arn],
+            ),
+            iam.PolicyStatement(
+                actions=["dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem"],
+                resources=[tables.ledger.table_arn],
+            ),
         )
         # A lead's quarantine item is written once, on the condition that the lead has no
         # outcome in the ledger, and every charge checks that no quarantine item holds the
-        # lead (R2): PutItem and ConditionCheckItem, never a read.
-        tables.quarantine.grant(on_lead.role, "dynamodb:PutItem", "dynamodb:ConditionCheckItem")
+        # lead (R2), getting it back when one does.
+        tables.quarantine.grant(
+            on_lead.role, "dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem"
+        )
         quarantine_queue.grant(on_lead.role, "sqs:SendMessage")
-        bus.grant_put_events_to(on_lead.role)
+        grant_publishing(on_lead, bus, unpublished)
 
         leads_stream_read = stream_read_policy(
             self,
@@ -164,7 +172,7 @@ class LeadBillingStack(Stack):
                 names.LEDGER_TABLE: tables.ledger.table_name,
                 names.INVOICES_TABLE: tables.invoices.table_name,
                 names.STRIPE_SECRET_NAME: self.stripe.secret_arn,
-                names.EVENT_BUS_NAME: bus.event_bus_name,
+                **publishing_environment(bus, unpublished),
                 names.DOCUMENTS_BUCKET: self.documents.bucket_name,
             },
             layer=layer,
@@ -172,6 +180,13 @@ class LeadBillingStack(Stack):
             memory_size=256,
         )
         api.add_to_role_policy(
+            # Accounts are opened, read and changed one item at a time (budget, details).
+            iam.PolicyStatement(
+                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                resources=[tables.accounts.table_arn],
+            ),
+            # The ledger: entries recorded (budget changes, credits), read by key, listed
+            # by account and in the order they were recorded.
             iam.PolicyStatement(
                 actions=[
                     "dynamodb:GetItem",
@@ -179,10 +194,11 @@ class LeadBillingStack(Stack):
                     "dynamodb:Query",
                     "dynamodb:UpdateItem",
                 ],
-                resources=[
-                    *tables.arns_with_indexes("accounts"),
-                    *tables.arns_with_indexes("ledger"),
-                ],
+                resources=[tables.ledger.table_arn],
+            ),
+            iam.PolicyStatement(
+                actions=["dynamodb:Query"],
+                resources=[tables.index_arn("ledger", "chronological")],
             ),
             # Operators read invoices: one by its id, or an account's newest first.
             iam.PolicyStatement(
@@ -196,7 +212,7 @@ class LeadBillingStack(Stack):
         # Opening an account creates its Stripe customer (R6).
         self.stripe.grant_read(api)
         # A contractor's budget change pauses or reactivates at once (R8, R12).
-        bus.grant_put_events_to(api.role)
+        grant_publishing(api, bus, unpublished)
         # GET /me/invoices/{invoice_id}/pdf: the PDF the invoice's email carried (R13).
         self.documents.grant_read(api)
 
@@ -205,6 +221,7 @@ class LeadBillingStack(Stack):
             "WeeklyInvoice",
             tables=tables,
             bus=bus,
+            unpublished=unpublished,
             layer=layer,
             stripe=self.stripe,
             email=self.email,
@@ -215,6 +232,7 @@ class LeadBillingStack(Stack):
             "CardUpdated",
             tables=tables,
             bus=bus,
+            unpublished=unpublished,
             layer=layer,
             stripe=self.stripe,
             email=self.email,
@@ -222,13 +240,20 @@ class LeadBillingStack(Stack):
         )
 
         self.budget_reset = BudgetReset(
-            self, "BudgetReset", tables=tables, bus=bus, layer=layer, email=self.email
+            self,
+            "BudgetReset",
+            tables=tables,
+            bus=bus,
+            unpublished=unpublished,
+            layer=layer,
+            email=self.email,
         )
         self.grace_check = GraceCheck(
             self,
             "GraceCheck",
             tables=tables,
             bus=bus,
+            unpublished=unpublished,
             layer=layer,
             stripe=self.stripe,
             email=self.email,
@@ -239,6 +264,7 @@ class LeadBillingStack(Stack):
             "Reconcile",
             tables=tables,
             bus=bus,
+            unpublished=unpublished,
             layer=layer,
             stripe=self.stripe,
             email=self.email,
@@ -269,6 +295,7 @@ class LeadBillingStack(Stack):
             names.GRACE_CHECK: self.grace_check.function,
             names.NOTIFY: self.notify.function,
             names.RECONCILE: self.reconcile.function,
+            names.REPUBLISH: self.republish.function,
         }
         self.tables = tables
         self.bus = bus

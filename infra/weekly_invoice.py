@@ -33,6 +33,7 @@ from infra.function import BillingFunction
 from infra.nag import acknowledge
 from infra.payments import StripeSecret
 from infra.queues import messages_visible_alarm, retained_queue
+from infra.republish import grant_publishing, publishing_environment
 from infra.schedules import ScheduledRuns
 from infra.streams import MAX_RECORD_AGE, iterator_age_alarm, stream_read_policy
 from infra.tables import BillingTables
@@ -88,6 +89,7 @@ class WeeklyInvoice(Construct):
         *,
         tables: BillingTables,
         bus: events.IEventBus,
+        unpublished: sqs.IQueue,
         layer: lambda_.ILayerVersion,
         stripe: StripeSecret,
         email: EmailSending,
@@ -130,7 +132,7 @@ class WeeklyInvoice(Construct):
                 names.LEDGER_TABLE: tables.ledger.table_name,
                 names.INVOICES_TABLE: tables.invoices.table_name,
                 names.INVOICE_QUEUE_URL: self.work_queue.queue_url,
-                names.EVENT_BUS_NAME: bus.event_bus_name,
+                **publishing_environment(bus, unpublished),
                 names.STRIPE_SECRET_NAME: stripe.secret_arn,
                 names.EMAIL_SENDER: email.sender_address,
                 names.EMAIL_CONFIGURATION_SET: email.configuration_set_name,
@@ -142,7 +144,8 @@ class WeeklyInvoice(Construct):
             memory_size=MEMORY_SIZE,
         )
         self.function = function
-        self._grant(function, tables, bus, stripe, email)
+        self._grant(function, tables, stripe, email)
+        grant_publishing(function, bus, unpublished)
         # R5: the PDF of each email sent is kept, once (infra/documents.py).
         documents.grant_store(function)
 
@@ -234,18 +237,17 @@ class WeeklyInvoice(Construct):
         self,
         function: BillingFunction,
         tables: BillingTables,
-        bus: events.IEventBus,
         stripe: StripeSecret,
         email: EmailSending,
     ) -> None:
         # Issuing an invoice is a transaction over the account, the charges it claims in
-        # the ledger and the invoice: its items are authorized as PutItem, UpdateItem and
-        # ConditionCheckItem. No Scan, no DeleteItem: the ledger is append-only, an
-        # invoice is never deleted, and the accounts to invoice come from the sparse
-        # billable index.
+        # the ledger and the invoice, each item conditioned. No Scan, no DeleteItem: the
+        # ledger is append-only, an invoice is never deleted, and the accounts to invoice
+        # come from the sparse billable index, an invoice's charges from the ledger's
+        # unbilled index.
         function.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
+                actions=["dynamodb:GetItem", "dynamodb:UpdateItem"],
                 resources=[tables.accounts.table_arn],
             ),
             iam.PolicyStatement(
@@ -253,13 +255,7 @@ class WeeklyInvoice(Construct):
                 resources=[tables.index_arn("accounts", "billable")],
             ),
             iam.PolicyStatement(
-                actions=[
-                    "dynamodb:BatchGetItem",
-                    "dynamodb:ConditionCheckItem",
-                    "dynamodb:GetItem",
-                    "dynamodb:PutItem",
-                    "dynamodb:UpdateItem",
-                ],
+                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
                 resources=[tables.ledger.table_arn],
             ),
             iam.PolicyStatement(
@@ -267,23 +263,10 @@ class WeeklyInvoice(Construct):
                 resources=[tables.index_arn("ledger", "unbilled")],
             ),
             iam.PolicyStatement(
-                actions=[
-                    "dynamodb:ConditionCheckItem",
-                    "dynamodb:GetItem",
-                    "dynamodb:PutItem",
-                    "dynamodb:UpdateItem",
-                ],
+                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
                 resources=[tables.invoices.table_arn],
             ),
-            iam.PolicyStatement(
-                actions=["dynamodb:Query"],
-                resources=[
-                    tables.invoices.table_arn,
-                    tables.index_arn("invoices", "by_contractor"),
-                ],
-            ),
         )
-        bus.grant_put_events_to(function.role)
         # The function fans the Friday run out onto its own work queue, and consumes it.
         self.work_queue.grant(function.role, "sqs:SendMessage")
         self.work_queue.grant_consume_messages(function.role)

@@ -31,10 +31,12 @@ from functions.adapters.accounts import (
     account_from_raw,
     instant,
     ledger_entry,
+    parse_instant,
     period_entry,
 )
 from functions.adapters.models import AccountModel, LedgerEntryModel, transact_write
 from functions.billing.account import Account, PauseReason
+from functions.billing.budget import BudgetPeriod
 from functions.billing.budget_change import BudgetEvent, change_budget
 from functions.billing.decision import roll_over
 from functions.billing.errors import AccountNotFound, StorageUnavailable
@@ -128,6 +130,74 @@ def reactivation_entry(
     )
 
 
+def recorded_with(contractor_id: str, recorded_at: str) -> list[AccountPaused | AccountReactivated]:
+    """The pauses and reactivations the ledger recorded at the instant ``recorded_at``, as
+    the events that announced them (same event ids), in the order they happened: what one
+    request that changed the account at that instant announced besides its own fact.
+
+    Rebuilt from the ``pause#<reason>#<since>`` and ``reactivation#<reason>#<since>`` entries
+    (the ``chronological`` index, strongly consistent). A budget pause lifted by a roll-over
+    started before the period the entry names, and was lifted at that period's start
+    (``decision.roll_over``); any other reactivation was made when it was recorded."""
+    try:
+        entries = list(
+            LedgerEntryModel.chronological.query(
+                contractor_id,
+                LedgerEntryModel.recorded_key.startswith(f"{recorded_at}#"),
+                consistent_read=True,
+            )
+        )
+    except QueryError as error:
+        raise StorageUnavailable(str(error)) from error
+    events: list[AccountPaused | AccountReactivated] = []
+    for entry in entries:
+        kind, _, rest = entry.entry_id.partition("#")
+        reason_text, _, since_text = rest.partition("#")
+        if kind not in ("pause", "reactivation") or not since_text:
+            continue
+        reason, since = PauseReason(reason_text), parse_instant(since_text)
+        if kind == "pause":
+            events.append(AccountPaused(contractor_id, reason, since))
+            continue
+        at = parse_instant(entry.recorded_at)
+        if reason is PauseReason.BUDGET and entry.period_start:
+            period_start = parse_instant(entry.period_start)
+            if since < period_start:
+                at = period_start
+        events.append(AccountReactivated(contractor_id, reason, at, paused_since=since))
+    return sorted(events, key=lambda event: _instant_of(event))
+
+
+def rolled_over_into(contractor_id: str, period: BudgetPeriod) -> list[AccountReactivated]:
+    """The reactivation that the roll-over into ``period`` made (``decision.roll_over``),
+    if it lifted a budget pause, whoever rolled it over: its entry
+    ``reactivation#budget#<since>`` names ``period`` and a pause that started before it.
+    The latest such entries are read, newest first (a pause of this period started in it)."""
+    prefix = f"reactivation#{BUDGET}#"
+    start = instant(period.start)
+    try:
+        entries = LedgerEntryModel.query(
+            contractor_id,
+            LedgerEntryModel.entry_id.between(prefix, f"{prefix}{start}"),
+            scan_index_forward=False,
+            consistent_read=True,
+            limit=2,
+        )
+        found = next(
+            (e for e in entries if e.period_start == start and e.entry_id < prefix + start), None
+        )
+    except QueryError as error:
+        raise StorageUnavailable(str(error)) from error
+    if found is None:
+        return []
+    since = parse_instant(found.entry_id.removeprefix(prefix))
+    return [AccountReactivated(contractor_id, PauseReason.BUDGET, period.start, paused_since=since)]
+
+
+def _instant_of(event: AccountPaused | AccountReactivated) -> datetime:
+    return event.since if isinstance(event, AccountPaused) else event.at
+
+
 @dataclass
 class _Write:
     """One transaction: ledger entries to create and one conditional update of the account."""
@@ -211,7 +281,9 @@ class BudgetPeriods:
                     snapshot = None
                     continue
                 changed, changes = self._change(snapshot, monthly_budget, now)
-                return changed, [*events, *changes]
+                # A roll-over this request made is among what a no-op finds announced.
+                unique = {event.event_id: event for event in [*events, *changes]}
+                return changed, list(unique.values())
             except _Conflict as conflict:
                 snapshot = conflict.snapshot
                 self._backoff(attempt)
@@ -231,7 +303,9 @@ class BudgetPeriods:
     ) -> tuple[Account, list[BudgetEvent]]:
         changed, events = change_budget(snapshot, monthly_budget, now)
         if changed.monthly_budget == snapshot.monthly_budget and not events:
-            return snapshot, []  # the budget it has already: nothing to write
+            # The budget it has already: nothing to write. A repeat of the request whose
+            # announcement failed (503) announces again what that change announced.
+            return snapshot, self._last_change_events(snapshot)
         pause = budget_pause()
         budget_paused = snapshot.pauses.get(PauseReason.BUDGET)
         counted = AccountModel.budget_changes
@@ -275,6 +349,29 @@ class BudgetPeriods:
         )
         self._execute(snapshot.contractor_id, write)
         return changed, events
+
+    def _last_change_events(self, account: Account) -> list[BudgetEvent]:
+        """The pause or reactivation that the account's last budget change made (the one
+        that set the budget it has), rebuilt from the ledger: the change's entry
+        ``budget#<n>`` says when it was made, and the pauses and reactivations recorded at
+        that instant are what its request announced, a roll-over it made first included;
+        and the reactivation of the roll-over into the current period, which a request that
+        left the budget as it was may have made."""
+        # A request that rolled the period over and found the budget set already wrote no
+        # change: the roll-over's reactivation is what it announced.
+        events: list[BudgetEvent] = list(rolled_over_into(account.contractor_id, account.period))
+        if account.budget_changes:
+            entry_id = f"budget#{account.budget_changes:08d}"
+            try:
+                entry = LedgerEntryModel.get(account.contractor_id, entry_id, consistent_read=True)
+            except LedgerEntryModel.DoesNotExist:
+                entry = None
+            except GetError as error:
+                raise StorageUnavailable(str(error)) from error
+            if entry is not None:
+                events += recorded_with(account.contractor_id, entry.recorded_at)
+        unique = {event.event_id: event for event in events}
+        return sorted(unique.values(), key=_instant_of)
 
     def _execute(self, contractor_id: str, write: _Write) -> None:
         try:

@@ -46,7 +46,7 @@ from functions.adapters.accounts import (
     ledger_entry,
     parse_instant,
 )
-from functions.adapters.budget_periods import BudgetPeriods, reactivation_entry
+from functions.adapters.budget_periods import BudgetPeriods, reactivation_entry, recorded_with
 from functions.adapters.lead_charges import lead_entry_id
 from functions.adapters.models import AccountModel, LedgerEntryModel, transact_write
 from functions.billing.account import Account, PauseReason
@@ -112,7 +112,7 @@ class LeadCredits:
         for attempt in range(MAX_ATTEMPTS):
             recorded = self.recorded(contractor_id, lead_id)
             if recorded is not None:
-                return CreditResult(recorded, False, (*rolled_over, *recorded.events()))
+                return CreditResult(recorded, False, (*rolled_over, *_announced_with(recorded)))
             charge, entry = self._charge(contractor_id, lead_id)
             account = self._account(contractor_id)
             if now >= account.period.end:
@@ -157,6 +157,20 @@ class LeadCredits:
             raise AccountNotFound(contractor_id) from error
         except GetError as error:
             raise StorageUnavailable(str(error)) from error
+
+
+def _announced_with(credit: LeadCredit) -> list[BillingEvent]:
+    """What the request that made ``credit`` announced, rebuilt from the ledger: the
+    credit's events, after the reactivation of a budget period that request rolled over
+    first (recorded at the same instant; ``recorded_with``). Same event ids."""
+    own = credit.events()
+    ids = {event.event_id for event in own}
+    before = [
+        event
+        for event in recorded_with(credit.contractor_id, instant(credit.credited_at))
+        if event.event_id not in ids
+    ]
+    return [*before, *own]
 
 
 def _get_entry(contractor_id: str, entry_id: str) -> LedgerEntryModel | None:

@@ -43,7 +43,7 @@ from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
 
-from functions.adapters import cursors
+from functions.adapters import cursors, send_claims
 from functions.adapters.accounts import (
     CONDITION_FAILED,
     RETRYABLE_CANCELLATIONS,
@@ -86,6 +86,8 @@ DRAFT, VOID = "draft", "void"
 MAX_LINES = 1_000
 MAX_ISSUE_ATTEMPTS = 8
 EMAIL_CLAIM_SECONDS = 600
+# What giving an email's claim back removes (``send_claims``).
+_EMAIL_GIVE_BACK = [InvoiceModel.email_claimed_at.remove(), InvoiceModel.email_claim_token.remove()]
 CONDITIONAL_FAILURE = "ConditionalCheckFailedException"
 # The one partition of the sparse ``grace`` index (``models.GraceIndex``).
 GRACE_SHARD = "grace"
@@ -209,16 +211,29 @@ class InvoiceStore:
             cursors.encode(contractor_id, page[-1].issued_key or "") if more else None,
         )
 
-    def past_due(self, contractor_id: str) -> list[Invoice]:
+    def past_due(
+        self, contractor_id: str, *, or_attempted_with: str | None = None
+    ) -> list[Invoice]:
         """The account's past-due invoices, oldest first, from the ``by_contractor`` index
-        (eventually consistent: collection reads each invoice again before settling it)."""
+        (eventually consistent: collection reads each invoice again before settling it).
+        ``or_attempted_with``: also the invoices that card update made an attempt on,
+        whatever their status (the index is read whole either way: a filter is applied
+        after the read)."""
+        past_due = InvoiceModel.status == InvoiceStatus.PAST_DUE.value
         try:
-            items = InvoiceModel.by_contractor.query(
-                contractor_id, filter_condition=InvoiceModel.status == InvoiceStatus.PAST_DUE.value
-            )
-            return [invoice_from_item(item) for item in items]
+            if or_attempted_with is None:
+                items = InvoiceModel.by_contractor.query(contractor_id, filter_condition=past_due)
+                return [invoice_from_item(item) for item in items]
+            found = [
+                invoice_from_item(item) for item in InvoiceModel.by_contractor.query(contractor_id)
+            ]
         except QueryError as error:
             raise StorageUnavailable(str(error)) from error
+        return [
+            invoice
+            for invoice in found
+            if invoice.status is InvoiceStatus.PAST_DUE or invoice.attempted_with(or_attempted_with)
+        ]
 
     def unsettled_since_before(self, cutoff: datetime) -> list[str]:
         """The invoices whose last attempt started before ``cutoff`` and is not settled
@@ -445,35 +460,55 @@ class InvoiceStore:
 
     # ------------------------------------------------------------------ email
 
-    def claim_email(self, invoice_id: str, now: datetime) -> bool:
-        """R5: take the right to send an invoice's email; False when it was sent already or
-        another run holds a fresh claim. A claim older than ``EMAIL_CLAIM_SECONDS`` whose
-        email was never marked sent is taken over (its sender died before sending)."""
+    def claim_email(self, invoice_id: str, now: datetime) -> str | None:
+        """R5: take the right to send an invoice's email: the claim's token (unique to this
+        claim), None when it was sent already or another run holds a fresh claim. A claim
+        older than ``EMAIL_CLAIM_SECONDS`` whose email was never marked sent is taken over
+        (its sender died before sending). A claim applied whose answer was lost is this
+        run's all the same, and one that got no answer is given back before this raises
+        (``send_claims.claim``)."""
         stale = instant(now - timedelta(seconds=EMAIL_CLAIM_SECONDS))
-        try:
-            InvoiceModel(invoice_id).update(
-                actions=[InvoiceModel.email_claimed_at.set(instant(now))],
-                condition=InvoiceModel.email_sent_at.does_not_exist()
-                & (
-                    InvoiceModel.email_claimed_at.does_not_exist()
-                    | (InvoiceModel.email_claimed_at < stale)
-                ),
-            )
-        except UpdateError as error:
-            if error.cause_response_code == CONDITIONAL_FAILURE:
-                return False
-            raise StorageUnavailable(str(error)) from error
-        return True
+        token = send_claims.new_token()
+        claimed = send_claims.claim(
+            InvoiceModel,
+            (invoice_id, None),
+            actions=[
+                InvoiceModel.email_claimed_at.set(instant(now)),
+                InvoiceModel.email_claim_token.set(token),
+            ],
+            condition=InvoiceModel.invoice_id.exists()
+            & InvoiceModel.email_sent_at.does_not_exist()
+            & (
+                InvoiceModel.email_claimed_at.does_not_exist()
+                | (InvoiceModel.email_claimed_at < stale)
+            ),
+            token=(InvoiceModel.email_claim_token, token),
+            give_back=_EMAIL_GIVE_BACK,
+        )
+        return token if claimed else None
 
-    def release_email(self, invoice_id: str) -> None:
-        """Give the claim back after a failed send, so that a retry sends the email."""
-        InvoiceModel(invoice_id).update(
-            actions=[InvoiceModel.email_claimed_at.remove()],
-            condition=InvoiceModel.email_sent_at.does_not_exist(),
+    def release_email(self, invoice_id: str, token: str) -> None:
+        """Give the claim of ``token`` back after a failed send, so that a retry sends the
+        email. Never after SES took it (``email_sent``)."""
+        send_claims.release(
+            InvoiceModel,
+            (invoice_id, None),
+            (InvoiceModel.email_claim_token, token),
+            _EMAIL_GIVE_BACK,
         )
 
     def email_sent(self, invoice_id: str, now: datetime) -> None:
-        InvoiceModel(invoice_id).update(actions=[InvoiceModel.email_sent_at.set(instant(now))])
+        """Mark the email sent once SES took it, again and again for up to
+        ``send_claims.MARK_PATIENCE_SECONDS`` if the write fails (the claim is kept
+        meanwhile), then ``StorageUnavailable``: the input is delivered again, and its run
+        sends the email a second time once the claim is stale. A DynamoDB outage longer
+        than that patience right after the send is the one way an invoice is emailed
+        twice (SES has no idempotency key)."""
+
+        def mark() -> None:
+            InvoiceModel(invoice_id).update(actions=[InvoiceModel.email_sent_at.set(instant(now))])
+
+        send_claims.keep_trying(mark, f"invoice {invoice_id}")
 
     # ------------------------------------------------------------------ steps
 

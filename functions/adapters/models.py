@@ -336,6 +336,7 @@ class InvoiceModel(_Table):
     lines = ListAttribute[InvoiceLineAttribute](of=InvoiceLineAttribute, default=list)
     attempts = ListAttribute[PaymentAttemptAttribute](of=PaymentAttemptAttribute, default=list)
     email_claimed_at = UnicodeAttribute(null=True)
+    email_claim_token = UnicodeAttribute(null=True)  # the claiming run's (adapters.send_claims)
     email_sent_at = UnicodeAttribute(null=True)
     # R10, R12: the non-payment pause that this invoice's payment lifted, if any.
     reactivated_at = UnicodeAttribute(null=True)
@@ -390,6 +391,7 @@ class NoticeModel(_Table):
     notice_id = UnicodeAttribute(range_key=True)
     kind = UnicodeAttribute()
     claimed_at = UnicodeAttribute(null=True)
+    claim_token = UnicodeAttribute(null=True)  # the claiming run's (adapters.send_claims)
     sent_at = UnicodeAttribute(null=True)
     message_id = UnicodeAttribute(null=True)  # SES's id of the message sent
 

@@ -2,11 +2,15 @@
 
 A notice is sent under a claim on its item (``contractor_id``, ``notice_id``): the claim
 is taken with a conditional write that fails when the notice was sent already or another
-sender holds a fresh claim; the item is marked sent with SES's message id once SES took
-the message. A claim older than ``CLAIM_SECONDS`` whose notice was never marked sent is
-taken over (its sender died before or while sending), so a notice is never lost; SES has
-no idempotency key, so a sender that dies after SES accepted the message and before the
-mark gives the one case where a contractor can receive a notice twice.
+sender holds a fresh claim, and carries a token of the claiming run (a lost answer of the
+claim is recognised by it, ``adapters.send_claims``); the item is marked sent with SES's
+message id once SES took the message. A send that fails gives the claim back, and a claim
+older than ``CLAIM_SECONDS`` whose notice was never marked sent is taken over (its sender
+died before or while sending), so a notice is never lost. After SES took the message the
+claim is never given back, and the mark is written again for up to
+``send_claims.MARK_PATIENCE_SECONDS``; SES has no idempotency key, so a sender that dies
+after SES accepted the message and before the mark, or a DynamoDB outage longer than that
+patience, is the one case where a contractor can receive a notice twice.
 """
 
 from __future__ import annotations
@@ -14,16 +18,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from pynamodb.exceptions import PutError, UpdateError
-
+from functions.adapters import send_claims
 from functions.adapters.accounts import instant
 from functions.adapters.models import NoticeModel
 from functions.adapters.notice_email import RenderedNotice, render_notice
 from functions.billing.account import Account
-from functions.billing.errors import StorageUnavailable
 from functions.billing.notices import Notice
 
-CONDITIONAL_FAILURE = "ConditionalCheckFailedException"
 # Longer than a send takes, shorter than the retries of the runs that send notices.
 CLAIM_SECONDS = 300
 
@@ -36,47 +37,52 @@ class Mailer(Protocol):
 
 
 class NoticeStore:
-    def claim(self, notice: Notice, now: datetime) -> bool:
-        """Take the right to send ``notice``; False when it was sent or is being sent."""
+    def claim(self, notice: Notice, now: datetime) -> str | None:
+        """Take the right to send ``notice``: the claim's token, None when it was sent or
+        is being sent. A claim given back, or older than ``CLAIM_SECONDS``, is taken."""
         stale = instant(now - timedelta(seconds=CLAIM_SECONDS))
-        item = NoticeModel(
-            notice.contractor_id,
-            notice.notice_id,
-            kind=notice.kind.value,
-            claimed_at=instant(now),
+        token = send_claims.new_token()
+        claimed = send_claims.claim(
+            NoticeModel,
+            (notice.contractor_id, notice.notice_id),
+            actions=[
+                NoticeModel.kind.set(notice.kind.value),
+                NoticeModel.claimed_at.set(instant(now)),
+                NoticeModel.claim_token.set(token),
+            ],
+            condition=NoticeModel.sent_at.does_not_exist()
+            & (NoticeModel.claimed_at.does_not_exist() | (NoticeModel.claimed_at < stale)),
+            token=(NoticeModel.claim_token, token),
+            give_back=_GIVE_BACK,
         )
-        try:
-            item.save(
-                condition=NoticeModel.notice_id.does_not_exist()
-                | (NoticeModel.sent_at.does_not_exist() & (NoticeModel.claimed_at < stale))
-            )
-        except PutError as error:
-            if error.cause_response_code == CONDITIONAL_FAILURE:
-                return False
-            raise StorageUnavailable(str(error)) from error
-        return True
+        return token if claimed else None
 
-    def release(self, notice: Notice) -> None:
-        """Give the claim back after a failed send, so that a retry sends the notice."""
-        try:
-            NoticeModel(notice.contractor_id, notice.notice_id).update(
-                actions=[NoticeModel.claimed_at.remove()],
-                condition=NoticeModel.sent_at.does_not_exist(),
-            )
-        except UpdateError as error:
-            if error.cause_response_code != CONDITIONAL_FAILURE:
-                raise StorageUnavailable(str(error)) from error
+    def release(self, notice: Notice, token: str) -> None:
+        """Give the claim of ``token`` back after a failed send, so that a retry sends the
+        notice."""
+        send_claims.release(
+            NoticeModel,
+            (notice.contractor_id, notice.notice_id),
+            (NoticeModel.claim_token, token),
+            _GIVE_BACK,
+        )
 
     def sent(self, notice: Notice, now: datetime, message_id: str) -> None:
-        try:
+        """Mark the notice sent, again and again for a while if it fails
+        (``send_claims.keep_trying``): SES took it, its claim is never given back."""
+
+        def mark() -> None:
             NoticeModel(notice.contractor_id, notice.notice_id).update(
                 actions=[
                     NoticeModel.sent_at.set(instant(now)),
                     NoticeModel.message_id.set(message_id),
                 ]
             )
-        except UpdateError as error:
-            raise StorageUnavailable(str(error)) from error
+
+        send_claims.keep_trying(mark, f"notice {notice.notice_id}")
+
+
+_GIVE_BACK = [NoticeModel.claimed_at.remove(), NoticeModel.claim_token.remove()]
 
 
 class Notifier:
@@ -89,13 +95,15 @@ class Notifier:
     def send(self, notice: Notice, account: Account, now: datetime) -> bool:
         """Email ``notice`` to the account's billing address; False when it was sent
         before (or another sender is sending it now)."""
-        if not self._store.claim(notice, now):
+        token = self._store.claim(notice, now)
+        if token is None:
             return False
         try:
             rendered = render_notice(notice, account, sender=self._mailer.sender)
             message_id = self._mailer.send(account.billing_email, rendered)
         except Exception:
-            self._store.release(notice)
+            self._store.release(notice, token)
             raise
+        # SES took it: the claim stays, whatever the mark meets.
         self._store.sent(notice, now, message_id)
         return True

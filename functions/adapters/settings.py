@@ -130,6 +130,7 @@ class OnLeadSettings(TablesSettings):
     quarantine_table: str = variable("QUARANTINE_TABLE")
     quarantine_queue_url: str = variable("QUARANTINE_QUEUE_URL")
     event_bus_name: str = variable("EVENT_BUS_NAME")
+    unpublished_events_queue_url: str = variable("UNPUBLISHED_EVENTS_QUEUE_URL")
 
     def table_names(self) -> dict[str, str]:
         return {**super().table_names(), "quarantine": self.quarantine_table}
@@ -148,6 +149,7 @@ class WeeklyInvoiceSettings(PaymentsSettings):
     invoices_table: str = variable("INVOICES_TABLE")
     invoice_queue_url: str = variable("INVOICE_QUEUE_URL")
     event_bus_name: str = variable("EVENT_BUS_NAME")
+    unpublished_events_queue_url: str = variable("UNPUBLISHED_EVENTS_QUEUE_URL")
     email_sender: str = variable("EMAIL_SENDER")
     email_configuration_set: str = variable("EMAIL_CONFIGURATION_SET")
     documents_bucket: str = variable("DOCUMENTS_BUCKET")  # the PDFs the emails carried
@@ -165,6 +167,7 @@ class CardUpdatedSettings(PaymentsSettings):
 
     invoices_table: str = variable("INVOICES_TABLE")
     event_bus_name: str = variable("EVENT_BUS_NAME")
+    unpublished_events_queue_url: str = variable("UNPUBLISHED_EVENTS_QUEUE_URL")
     email_sender: str = variable("EMAIL_SENDER")
     email_configuration_set: str = variable("EMAIL_CONFIGURATION_SET")
     documents_bucket: str = variable("DOCUMENTS_BUCKET")  # the PDFs the emails carried
@@ -178,6 +181,7 @@ class BudgetResetSettings(NoticesSettings):
     card that expires this month (R14)."""
 
     event_bus_name: str = variable("EVENT_BUS_NAME")
+    unpublished_events_queue_url: str = variable("UNPUBLISHED_EVENTS_QUEUE_URL")
 
 
 class ApiSettings(PaymentsSettings):
@@ -187,6 +191,7 @@ class ApiSettings(PaymentsSettings):
 
     invoices_table: str = variable("INVOICES_TABLE")
     event_bus_name: str = variable("EVENT_BUS_NAME")
+    unpublished_events_queue_url: str = variable("UNPUBLISHED_EVENTS_QUEUE_URL")
     documents_bucket: str = variable("DOCUMENTS_BUCKET")
 
     def table_names(self) -> dict[str, str]:
@@ -199,6 +204,7 @@ class GraceCheckSettings(PaymentsSettings, NoticesSettings):
 
     invoices_table: str = variable("INVOICES_TABLE")
     event_bus_name: str = variable("EVENT_BUS_NAME")
+    unpublished_events_queue_url: str = variable("UNPUBLISHED_EVENTS_QUEUE_URL")
 
     def table_names(self) -> dict[str, str]:
         return {**super().table_names(), "invoices": self.invoices_table}
@@ -211,9 +217,17 @@ class ReconcileSettings(PaymentsSettings):
 
     invoices_table: str = variable("INVOICES_TABLE")
     event_bus_name: str = variable("EVENT_BUS_NAME")
+    unpublished_events_queue_url: str = variable("UNPUBLISHED_EVENTS_QUEUE_URL")
     email_sender: str = variable("EMAIL_SENDER")
     email_configuration_set: str = variable("EMAIL_CONFIGURATION_SET")
     documents_bucket: str = variable("DOCUMENTS_BUCKET")  # the PDFs the emails carried
 
     def table_names(self) -> dict[str, str]:
         return {**super().table_names(), "invoices": self.invoices_table}
+
+
+class RepublishSettings(FunctionSettings):
+    """republish: puts the events the bus refused, kept on the unpublished events queue
+    (``functions.adapters.event_bus``), on the bus again."""
+
+    event_bus_name: str = variable("EVENT_BUS_NAME")

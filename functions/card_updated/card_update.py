@@ -207,7 +207,16 @@ class CardUpdate:
             logger.info("another card is on file", extra={"contractor_id": contractor_id})
             return Collected(Money(0), account)
         collected = Money(0)
-        for invoice in self._invoices.past_due(contractor_id):
+        for invoice in self._invoices.past_due(contractor_id, or_attempted_with=card_update):
+            made = _attempt_of(invoice, card_update)
+            if made is not None:
+                # The same update again (a retried confirm, the webhook of the setup the app
+                # confirmed, a webhook redelivered): nothing more is charged, and what its
+                # attempt did is announced again, under the same event ids, in case the
+                # first delivery could not announce it.
+                if made.outcome is not AttemptOutcome.UNKNOWN:
+                    self._collection.announce(invoice, account, now, attempt=made)
+                continue
             if card_update is None:
                 after = self._collection.retry(invoice, account, now)
             else:
@@ -237,6 +246,13 @@ class CardUpdate:
                 extra={"contractor_id": account.contractor_id, "unused_customer": created},
             )
         return kept
+
+
+def _attempt_of(invoice: Invoice, card_update: str | None) -> PaymentAttempt | None:
+    """The attempt ``card_update`` made on ``invoice``, if it made one."""
+    if card_update is None:
+        return None
+    return next((a for a in invoice.attempts if a.card_update == card_update), None)
 
 
 def _unchanged(before: Invoice, after: Invoice) -> bool:

@@ -54,11 +54,14 @@ class Collection:
         account: Account,
         now: datetime,
         also: Sequence[BillingEvent] = (),
+        attempt: PaymentAttempt | None = None,
     ) -> None:
         """R5, R14: email the invoice once its collection has an outcome, and publish
-        ``also`` and the outcome (paid, or payment failed)."""
+        ``also`` and the outcome (paid, or payment failed): of its last attempt, or of
+        ``attempt`` when given (an attempt made before, announced again)."""
         self.email(invoice, account, now)
-        failed = self._bus.publish([*also, *outcome_events(invoice)])
+        outcome = outcome_events(invoice) if attempt is None else attempt_events(invoice, attempt)
+        failed = self._bus.publish([*also, *outcome])
         if failed:
             raise EventsNotPublished(f"{len(failed)} events of {invoice.invoice_id}")
 
@@ -70,7 +73,8 @@ class Collection:
         runs never charge the same invoice at once. An older one whose answer never came is
         resolved from Stripe's records, and repeated under the same idempotency key only
         when Stripe has no trace of it. The invoice comes back ``OPEN`` while the outcome
-        is not known.
+        is not known. An attempt keeps the instant it started, whoever settles it (this
+        run, a later one, Stripe's webhook).
         """
         if invoice.status is not InvoiceStatus.OPEN:
             return invoice  # collected already
@@ -122,8 +126,9 @@ class Collection:
             if now - last.at < IN_FLIGHT:
                 return invoice
             number, resuming, card_update = last.number, True, last.card_update
+            started = last.at  # an attempt's instant is its start, whoever settles it
         else:
-            number, resuming = invoice.next_attempt_number, False
+            number, resuming, started = invoice.next_attempt_number, False, now
             pending = PaymentAttempt(
                 number, now, AttemptOutcome.UNKNOWN, card=card, card_update=card_update
             )
@@ -132,7 +137,7 @@ class Collection:
         if card is None or customer is None:
             outcome = PaymentAttempt(
                 number,
-                now,
+                started,
                 AttemptOutcome.NO_CARD,
                 decline_code="no_card",
                 card_update=card_update,
@@ -149,7 +154,7 @@ class Collection:
                 invoice.amount_due,  # the total less the account credit applied at issue
                 f"CraftJack leads, invoice {invoice.invoice_id}",
             )
-        attempt = replace(result.attempt(number, now, card), card_update=card_update)
+        attempt = replace(result.attempt(number, started, card), card_update=card_update)
         if attempt.outcome is AttemptOutcome.UNKNOWN:
             logger.warning("payment outcome unknown", extra={"invoice_id": invoice.invoice_id})
             return invoice
@@ -161,13 +166,13 @@ class Collection:
         settled at once; a run that finds it under way settles the same attempt."""
         last = invoice.attempts[-1] if invoice.attempts else None
         if last is not None and last.outcome is AttemptOutcome.UNKNOWN:
-            number = last.number
+            number, started = last.number, last.at
         else:
-            number = invoice.next_attempt_number
+            number, started = invoice.next_attempt_number, now
             self._invoices.start_attempt(
                 invoice, PaymentAttempt(number, now, AttemptOutcome.UNKNOWN)
             )
-        paid = PaymentAttempt(number, now, AttemptOutcome.SUCCEEDED)
+        paid = PaymentAttempt(number, started, AttemptOutcome.SUCCEEDED)
         return self._invoices.settle_attempt(invoice, paid, now)
 
     def email(self, invoice: Invoice, account: Account, now: datetime) -> None:
@@ -177,12 +182,18 @@ class Collection:
         every email sent has its PDF kept; a PDF that cannot be kept sends nothing and
         gives the claim back, as a failed send does. An email sent again (its claim taken
         over) carries the PDF kept the first time, even if rendering now gives another.
+
+        Once SES took the email its claim is never given back: marking it sent is tried
+        again for a while (``InvoiceStore.email_sent``) before the input fails. SES has no
+        idempotency key, so a DynamoDB outage longer than that, right after the send,
+        sends the email again when the input is delivered again (once the claim is stale).
         """
         if invoice.status is InvoiceStatus.OPEN:
             return
         if self._mailer is None or self._documents is None:
             raise RuntimeError("this collection sends no email")
-        if not self._invoices.claim_email(invoice.invoice_id, now):
+        token = self._invoices.claim_email(invoice.invoice_id, now)
+        if token is None:
             return
         try:
             rendered = render_invoice_email(invoice, account, sender=self._mailer.sender)
@@ -190,9 +201,27 @@ class Collection:
             rendered = replace(rendered, pdf=kept.content, pdf_filename=kept.filename)
             self._mailer.send(account.billing_email, rendered)
         except Exception:
-            self._invoices.release_email(invoice.invoice_id)
+            self._invoices.release_email(invoice.invoice_id, token)
             raise
         self._invoices.email_sent(invoice.invoice_id, now)
+
+
+def attempt_events(invoice: Invoice, attempt: PaymentAttempt) -> list[BillingEvent]:
+    """The events that announced the outcome of ``attempt`` of ``invoice`` when it was
+    settled (same event ids): the payment and the pause it lifted, or the failure."""
+    if attempt.outcome is AttemptOutcome.SUCCEEDED and invoice.status is InvoiceStatus.PAID:
+        return outcome_events(invoice)
+    if attempt.outcome in (AttemptOutcome.DECLINED, AttemptOutcome.NO_CARD):
+        return [
+            PaymentFailed(
+                invoice.contractor_id,
+                invoice.invoice_id,
+                invoice.amount_due,
+                attempt.number,
+                attempt.decline_code or attempt.outcome.value,
+            )
+        ]
+    return []
 
 
 def outcome_events(invoice: Invoice) -> list[BillingEvent]:

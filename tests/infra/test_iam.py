@@ -10,6 +10,7 @@ from infra import names
 from tests.infra.support import (
     Synthesized,
     actions_of,
+    as_set,
     get_att,
     granted,
     index,
@@ -25,6 +26,7 @@ FUNCTIONS = [
     names.GRACE_CHECK,
     names.NOTIFY,
     names.RECONCILE,
+    names.REPUBLISH,
 ]
 ACCOUNTS = get_att(names.TABLE_LOGICAL_IDS["accounts"])
 LEDGER = get_att(names.TABLE_LOGICAL_IDS["ledger"])
@@ -69,22 +71,29 @@ def test_no_function_may_scan_or_delete_items(synthesized: Synthesized, function
 
 def test_on_lead_charges_through_items_of_accounts_and_ledger(synthesized: Synthesized) -> None:
     allowed = granted(synthesized, names.ON_LEAD, "dynamodb:")
-    charge = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
 
-    for action in charge:
-        assert ACCOUNTS in allowed[action]
-        assert LEDGER in allowed[action]
-    assert ACCOUNTS in allowed["dynamodb:ConditionCheckItem"]
-    assert LEDGER in allowed["dynamodb:ConditionCheckItem"]
+    # The account updated or checked, the lead's entries put; failed items come back.
+    assert {action for action, resources in allowed.items() if ACCOUNTS in resources} == {
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+    }
+    assert {action for action, resources in allowed.items() if LEDGER in resources} == {
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+    }
 
 
 def test_on_lead_may_only_add_to_and_check_the_quarantine_table(synthesized: Synthesized) -> None:
-    # R2: a charge checks that no quarantine item holds its lead; nothing reads the table.
+    # R2: a charge checks that no quarantine item holds its lead, and gets back the one
+    # that does; nothing else reads the table.
     quarantine = get_att(names.TABLE_LOGICAL_IDS["quarantine"])
     allowed = granted(synthesized, names.ON_LEAD, "dynamodb:")
 
     assert sorted(action for action, resources in allowed.items() if quarantine in resources) == [
         "dynamodb:ConditionCheckItem",
+        "dynamodb:GetItem",
         "dynamodb:PutItem",
     ]
 
@@ -114,7 +123,7 @@ def test_on_lead_publishes_to_the_billing_bus_only(synthesized: Synthesized) -> 
     }
 
 
-def test_on_lead_sends_to_the_quarantine_and_failure_queues_only(
+def test_on_lead_sends_to_the_quarantine_failure_and_unpublished_events_queues_only(
     synthesized: Synthesized,
 ) -> None:
     allowed = granted(synthesized, names.ON_LEAD, "sqs:")
@@ -125,6 +134,7 @@ def test_on_lead_sends_to_the_quarantine_and_failure_queues_only(
             [
                 get_att(names.QUARANTINE_QUEUE_LOGICAL_ID),
                 get_att(names.ON_LEAD_FAILURE_QUEUE_LOGICAL_ID),
+                get_att(names.UNPUBLISHED_EVENTS_QUEUE_LOGICAL_ID),
             ],
         )
     )
@@ -139,19 +149,16 @@ def test_on_lead_sends_to_the_quarantine_and_failure_queues_only(
 def test_api_reads_and_writes_accounts_and_ledger_items_and_queries_their_indexes(
     synthesized: Synthesized,
 ) -> None:
-    ledger_index = index(LEDGER, "chronological")
     dynamodb = granted(synthesized, names.API, "dynamodb:")
-
-    assert set(dynamodb) == {
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:Query",
-        "dynamodb:UpdateItem",
+    assert {action: as_set(resources) for action, resources in dynamodb.items()} == {
+        "dynamodb:GetItem": as_set([ACCOUNTS, LEDGER, INVOICES]),
+        "dynamodb:PutItem": as_set([ACCOUNTS, LEDGER]),
+        "dynamodb:UpdateItem": as_set([ACCOUNTS, LEDGER]),
+        # an account's ledger by key and in the order recorded; an account's invoices
+        "dynamodb:Query": as_set(
+            [LEDGER, index(LEDGER, "chronological"), index(INVOICES, "by_contractor")]
+        ),
     }
-    for resources in dynamodb.values():
-        assert ACCOUNTS in resources
-        assert LEDGER in resources
-        assert ledger_index in resources
 
 
 def test_api_reads_an_invoice_by_its_id_and_an_accounts_invoices_by_the_contractor_index(
@@ -182,8 +189,9 @@ def test_api_uses_dynamodb_stripes_secret_the_bus_logs_and_tracing_only(
         for action in actions_of(statement)
     }
 
-    # s3: the invoice PDFs the emails carried (tests/infra/test_documents.py).
-    assert services == {"dynamodb", "events", "logs", "s3", "secretsmanager", "xray"}
+    # s3: the invoice PDFs the emails carried (tests/infra/test_documents.py); sqs: what
+    # the bus refuses goes to the unpublished events queue (tests/infra/test_republish.py).
+    assert services == {"dynamodb", "events", "logs", "s3", "secretsmanager", "sqs", "xray"}
     assert granted(synthesized, names.API, "secretsmanager:") == {
         "secretsmanager:GetSecretValue": [SECRET]
     }

@@ -24,6 +24,7 @@ from tests.infra.support import (
 FUNCTION = {"Ref": names.FUNCTION_LOGICAL_IDS[names.RECONCILE]}
 FUNCTION_ARN = get_att(names.FUNCTION_LOGICAL_IDS[names.RECONCILE])
 DLQ = get_att(names.RECONCILE_DEAD_LETTER_QUEUE_LOGICAL_ID)
+UNPUBLISHED = get_att(names.UNPUBLISHED_EVENTS_QUEUE_LOGICAL_ID)  # what the bus refuses
 ACCOUNTS = get_att(names.TABLE_LOGICAL_IDS["accounts"])
 LEDGER = get_att(names.TABLE_LOGICAL_IDS["ledger"])
 INVOICES = get_att(names.TABLE_LOGICAL_IDS["invoices"])
@@ -187,7 +188,7 @@ def test_the_function_uses_dynamodb_the_bus_the_stripe_secret_ses_s3_and_its_dea
     assert ses == granted(synthesized, names.WEEKLY_INVOICE, "ses:")
     sqs = granted(synthesized, names.RECONCILE, "sqs:")
     assert {resource for resources in sqs.values() for resource in as_set(resources)} == (
-        as_set([DLQ])
+        as_set([DLQ, UNPUBLISHED])
     )
 
 

@@ -186,3 +186,12 @@ def reconcile(
     import functions.reconcile.handler as module
 
     return importlib.reload(module)
+
+
+@pytest.fixture
+def republish(aws: Resources, clock: Clock) -> ModuleType:
+    """The real republish handler module: puts the unpublished events queue's entries on
+    the bus again."""
+    import functions.republish.handler as module
+
+    return importlib.reload(module)

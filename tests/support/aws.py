@@ -22,6 +22,11 @@ REGION = "us-east-1"
 TABLES = {key: f"test-{key}" for key in TABLE_MODELS}
 BUS = "lead-billing"
 DOCUMENTS_BUCKET = "test-documents"
+# Where the event bus adapter keeps the entries the bus refused (republish's queue).
+UNPUBLISHED_EVENTS_QUEUE = "test-unpublished-events"
+UNPUBLISHED_EVENTS_QUEUE_URL = (
+    f"https://sqs.{REGION}.amazonaws.com/{DEFAULT_ACCOUNT_ID}/{UNPUBLISHED_EVENTS_QUEUE}"
+)
 
 ENVIRONMENT = {
     "AWS_DEFAULT_REGION": REGION,
@@ -35,6 +40,7 @@ ENVIRONMENT = {
     "QUARANTINE_TABLE": TABLES["quarantine"],
     "NOTICES_TABLE": TABLES["notices"],
     "EVENT_BUS_NAME": BUS,
+    "UNPUBLISHED_EVENTS_QUEUE_URL": UNPUBLISHED_EVENTS_QUEUE_URL,
     "DOCUMENTS_BUCKET": DOCUMENTS_BUCKET,
     "POWERTOOLS_SERVICE_NAME": "lead-billing",
     "POWERTOOLS_METRICS_NAMESPACE": "LeadBilling",
@@ -48,6 +54,7 @@ ENVIRONMENT = {
 class Resources:
     quarantine_queue_url: str
     events_queue_url: str
+    unpublished_events_queue_url: str
 
     def leads_stream_arn(self) -> str:
         return self.stream_arn("leads")
@@ -63,7 +70,7 @@ class Resources:
 
 def create_resources() -> Resources:
     """Tables from the PynamoDB models, the bus with a queue that receives every event,
-    the documents bucket (versioned, as the stack's)."""
+    the unpublished events queue, the documents bucket (versioned, as the stack's)."""
     bind_tables(TABLES)
     for model in TABLE_MODELS.values():
         model.create_table(wait=True)
@@ -73,6 +80,7 @@ def create_resources() -> Resources:
     sqs = boto3.client("sqs")
     quarantine = sqs.create_queue(QueueName="test-quarantine")["QueueUrl"]
     events_queue = sqs.create_queue(QueueName="test-events")["QueueUrl"]
+    unpublished = sqs.create_queue(QueueName=UNPUBLISHED_EVENTS_QUEUE)["QueueUrl"]
     events_arn = sqs.get_queue_attributes(QueueUrl=events_queue, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
@@ -84,7 +92,7 @@ def create_resources() -> Resources:
     bridge.put_targets(
         Rule="everything", EventBusName=BUS, Targets=[{"Id": "queue", "Arn": events_arn}]
     )
-    return Resources(quarantine, events_queue)
+    return Resources(quarantine, events_queue, unpublished)
 
 
 def drain(queue_url: str) -> list[dict[str, Any]]:
