@@ -52,17 +52,18 @@ def pytest_runtest_makereport(
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """What each run of the billing simulation did (``tests/simulation``, recorded with
-    ``record_property("simulation", ...)``), also when it ran in an xdist worker."""
+    """What each run of the billing simulation and of the fault matrix did
+    (``tests/simulation``, ``tests/integration/test_faults.py``, recorded with
+    ``record_property("simulation" or "faults", ...)``), also from an xdist worker."""
     lines = [
         f"{report.nodeid}: {value}"
         for status in ("passed", "failed")
         for report in terminalreporter.stats.get(status, [])
         if getattr(report, "when", None) == "call"
         for name, value in getattr(report, "user_properties", [])
-        if name == "simulation"
+        if name in ("simulation", "faults")
     ]
     if lines:
-        terminalreporter.write_sep("-", "simulation")
+        terminalreporter.write_sep("-", "simulation and faults")
         for line in lines:
             terminalreporter.write_line(line)

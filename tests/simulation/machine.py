@@ -17,6 +17,7 @@ lists), never from what the system answered, so that a failing sequence replays 
 
 from __future__ import annotations
 
+import functools
 import sys
 import uuid
 from collections import Counter
@@ -101,6 +102,9 @@ STRIPE_TROUBLE = {
     # A 500 once, then the retry goes through.
     "server_error_once": [StripeFault.SERVER_ERROR],
 }
+
+# EventBridge refuses this many PutEvents calls in a row: a function's, then republish's.
+BUS_REFUSALS = 2
 
 # What every machine of this process did, for the summary line (see conftest.py).
 TOTALS = Counters()
@@ -475,6 +479,31 @@ class BillingMachine(RuleBasedStateMachine):
         assert status in (200, 409), body
         self.world.pump()
 
+    @precondition(lambda self: self.accounts)
+    @rule(pick=st.integers(0, MAX_ACCOUNTS - 1))
+    def look_at_billing(self, pick: int) -> None:
+        """What the Pro App, the Lead Manager and an operator read, in any state: every
+        read route answers 200 (an invoice's PDF once its email went out)."""
+        self._begin()
+        contractor_id = self._account(pick)
+        me = functools.partial(self.world.api, "GET", contractor=contractor_id)
+        for path in ("/me/billing", "/me/ledger", "/me/invoices"):
+            status, body = me(path)
+            assert status == 200, (path, body)
+        invoices = body["items"]
+        for invoice in invoices[:2]:
+            status, detail = me(f"/me/invoices/{invoice['invoice_id']}")
+            assert status == 200, detail
+            status, pdf = me(f"/me/invoices/{invoice['invoice_id']}/pdf")
+            emailed = invoice["status"] in ("paid", "past_due")
+            assert status == 200 if emailed else status in (200, 404), (invoice, pdf)
+            status, seen = self.world.api("GET", f"/admin/invoices/{invoice['invoice_id']}")
+            assert status == 200, seen
+        admin = f"/admin/accounts/{contractor_id}"
+        for path in (admin, f"{admin}/ledger", f"{admin}/invoices"):
+            status, body = self.world.api("GET", path)
+            assert status == 200, (path, body)
+
     # ------------------------------------------------------------------ budgets and credits
 
     @precondition(lambda self: self.accounts)
@@ -522,19 +551,29 @@ class BillingMachine(RuleBasedStateMachine):
 
     @rule(
         trouble=st.sampled_from(
-            (*sorted(STRIPE_TROUBLE), "hold_webhooks", "release_webhooks", "settle")
+            (
+                *sorted(STRIPE_TROUBLE),
+                "bus_refuses",
+                "hold_webhooks",
+                "release_webhooks",
+                "settle",
+            )
         ),
         order=st.randoms(use_true_random=False),
     )
     def trouble(self, trouble: str, order: Any) -> None:
-        """Stripe in trouble on the next charge (``STRIPE_TROUBLE``); Stripe's webhooks
-        held back from now on, or released in any order; or ``settle``: everything held
-        back arrives and the in-flight windows pass (15 minutes), so that what the
-        invariants require of a system at rest applies."""
+        """Stripe in trouble on the next charge (``STRIPE_TROUBLE``); the bus refusing
+        the next ``BUS_REFUSALS`` PutEvents calls (the functions' and republish's);
+        Stripe's webhooks held back from now on, or released in any order; or ``settle``:
+        everything held back arrives and the in-flight windows pass (15 minutes), so that
+        what the invariants require of a system at rest applies."""
         self._begin()
         world = self.world
         if trouble in STRIPE_TROUBLE:
             world.env.wire.arm_next_charge(*STRIPE_TROUBLE[trouble])
+            world.counters.faults += 1
+        elif trouble == "bus_refuses":
+            world.env.bus.refuse_next(BUS_REFUSALS)
             world.counters.faults += 1
         elif trouble == "hold_webhooks":
             world.hold_webhooks = True
@@ -547,6 +586,7 @@ class BillingMachine(RuleBasedStateMachine):
             world.pump()
         else:
             world.env.wire.disarm()
+            world.env.bus.disarm()
             world.hold_webhooks = False
             world.release_webhooks()
             world.advance_to(world.now + timedelta(minutes=15))

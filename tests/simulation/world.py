@@ -69,7 +69,9 @@ import boto3
 import jsonpath_ng.ext as jsonpath_ext
 import requests
 import stripe
+from aws_lambda_powertools.utilities.parameters import clear_caches
 from boto3.dynamodb.types import TypeSerializer
+from botocore.client import BaseClient
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
@@ -77,9 +79,20 @@ from moto.ses.models import ses_backends
 from moto.sqs.models import sqs_backends
 
 from functions.adapters.accounts import parse_instant
+from infra import names
 from local.moto_atomic import make_dynamodb_atomic
 from local.processes import free_port, start_stripe
-from tests.support.aws import ENVIRONMENT, REGION, TABLES, LambdaContext, create_resources
+from tests.support.aws import (
+    BUS,
+    DOCUMENTS_BUCKET,
+    ENVIRONMENT,
+    REGION,
+    TABLES,
+    UNPUBLISHED_EVENTS_QUEUE_URL,
+    LambdaContext,
+    create_resources,
+)
+from tests.support.aws_calls import CallLog, Naming
 from tests.support.cards import API_KEY, browser_confirms, card_from_browser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,6 +121,7 @@ HANDLERS = {
     "grace_check": "functions.grace_check.handler",
     "notify": "functions.notify.handler",
     "reconcile": "functions.reconcile.handler",
+    "republish": "functions.republish.handler",
     "card_updated": "functions.card_updated.handler",
     "api": "functions.api.handler",
 }
@@ -381,7 +395,76 @@ def signed(payload: str) -> str:
     return f"t={timestamp},v1={digest.hexdigest()}"
 
 
+# ---------------------------------------------------------------------------- the bus
+
+
+class BusTrouble:
+    """EventBridge in trouble: each of the next ``refuse_next`` PutEvents calls has every
+    entry refused (``FailedEntryCount``), as the bus does when it throttles or fails
+    internally. The functions then keep the events on the unpublished-events queue, and
+    ``republish`` puts them on the bus once it takes them again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._refusals = 0
+        self.refused = 0  # PutEvents calls refused so far
+
+    def refuse_next(self, calls: int) -> None:
+        with self._lock:
+            self._refusals = calls
+
+    def disarm(self) -> None:
+        self.refuse_next(0)
+
+    def armed(self) -> bool:
+        with self._lock:
+            return self._refusals > 0
+
+    def _refuses(self) -> bool:
+        with self._lock:
+            if self._refusals <= 0:
+                return False
+            self._refusals -= 1
+            self.refused += 1
+            return True
+
+    @contextmanager
+    def installed(self) -> Iterator[BusTrouble]:
+        original = BaseClient._make_api_call
+        trouble = self
+
+        def calling(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+            if operation == "PutEvents" and trouble._refuses():
+                refused = {"ErrorCode": "InternalFailure", "ErrorMessage": "injected"}
+                entries = params.get("Entries", [])
+                return {"FailedEntryCount": len(entries), "Entries": [refused] * len(entries)}
+            return original(client, operation, params)
+
+        BaseClient._make_api_call = calling  # type: ignore[method-assign]
+        try:
+            yield self
+        finally:
+            BaseClient._make_api_call = original  # type: ignore[method-assign]
+
+
 # ---------------------------------------------------------------------------- environment
+
+
+def naming() -> Naming:
+    """This world's names, each with the logical id the stack's template gives it."""
+    return Naming(
+        tables={TABLES[key]: logical_id for key, logical_id in names.TABLE_LOGICAL_IDS.items()},
+        queues={
+            QUARANTINE_QUEUE_URL.rsplit("/", 1)[-1]: names.QUARANTINE_QUEUE_LOGICAL_ID,
+            INVOICE_QUEUE: names.INVOICE_WORK_QUEUE_LOGICAL_ID,
+            UNPUBLISHED_EVENTS_QUEUE_URL.rsplit("/", 1)[-1]: (
+                names.UNPUBLISHED_EVENTS_QUEUE_LOGICAL_ID
+            ),
+        },
+        buses={BUS: names.EVENT_BUS_LOGICAL_ID},
+        buckets={DOCUMENTS_BUCKET: names.DOCUMENTS_BUCKET_LOGICAL_ID},
+        secrets={SECRET_NAME: names.STRIPE_SECRET_LOGICAL_ID},
+    )
 
 
 class Clock:
@@ -401,6 +484,8 @@ class Environment:
     wire: StripeWire
     clock: Clock
     browser: stripe.StripeClient  # Stripe.js, as far as localstripe can tell
+    calls: CallLog  # the AWS permissions each function used (tests/support/aws_calls.py)
+    bus: BusTrouble  # EventBridge refusing the functions' events
 
 
 @contextmanager
@@ -435,7 +520,8 @@ def environment(log_dir: Path) -> Iterator[Environment]:
         browser = stripe.StripeClient(
             API_KEY, base_addresses={"api": emulator.url}, max_network_retries=0
         )
-        yield Environment(emulator.url, wire, clock, browser)
+        with CallLog(naming()).installed() as calls, BusTrouble().installed() as bus:
+            yield Environment(emulator.url, wire, clock, browser, calls, bus)
     finally:
         payments_adapter.stripe_payments = saved_payments  # type: ignore[assignment]
         jsonpath_ext.parse = saved_jsonpath
@@ -515,6 +601,7 @@ class Counters:
     dropped: int = 0
     reconciliations: int = 0  # daily reconciliation runs (each compares a day's payments)
     payments_reconciled: int = 0  # payments those runs compared with Stripe's
+    republished: int = 0  # events the bus refused, put on it again by republish
     attempts_resolved: int = 0  # attempts left unsettled that those runs settled
 
     def add(self, other: Counters) -> None:
@@ -679,6 +766,7 @@ class World:
         self.accounts_stream = StreamReader(TABLES["accounts"])
         self.env.wire.disarm()
         self.env.wire.new_world()
+        self.env.bus.disarm()
         # Everything delivered so far, for redelivery.
         self.history_leads: list[dict[str, Any]] = []
         self.history_accounts: list[dict[str, Any]] = []
@@ -829,10 +917,15 @@ class World:
             or self._retry_threshold
             or self._retry_notify
             or self.env.wire.armed()
+            or self.env.bus.armed()
         )
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
-        return self.handlers[function].handler(event, LambdaContext(function_name=function))
+        # Each function is its own process when deployed: none finds the Stripe secret in
+        # a cache another function filled (CallLog sees each function read it).
+        clear_caches()
+        with self.env.calls.invoking(function):
+            return self.handlers[function].handler(event, LambdaContext(function_name=function))
 
     # ------------------------------------------------------------------ inputs
 
@@ -871,6 +964,8 @@ class World:
                 "claims": {"username": contractor, "scope": "billing/contractor"}
             }
         response = self.invoke(function, event)
+        if response.get("isBase64Encoded"):  # a document (an invoice's PDF)
+            return response["statusCode"], {"base64": response["body"]}
         return response["statusCode"], json.loads(response["body"] or "null")
 
     def webhook(self, hook: Webhook) -> int:
@@ -927,6 +1022,7 @@ class World:
             progressed |= self._accounts()
             progressed |= self._work_queue()
             progressed |= self._webhooks()
+            progressed |= self._unpublished()
             if not progressed:
                 self._read_outputs()
                 return
@@ -1047,6 +1143,57 @@ class World:
             return bool(fresh)
         self._work = [m for m in self._work if m.visible_at > self.now]
         self.deliver_work(visible)
+        return True
+
+    def _unpublished(self) -> bool:
+        """The unpublished-events queue to ``republish`` (batches of 10, as its mapping
+        delivers them); a message it fails comes back (here at once)."""
+        queue = sqs_backends[DEFAULT_ACCOUNT_ID][REGION].get_queue(
+            UNPUBLISHED_EVENTS_QUEUE_URL.rsplit("/", 1)[-1]
+        )
+        if not queue._messages:  # nothing kept (most rounds): no request
+            return False
+        received = self._sqs.receive_message(
+            QueueUrl=UNPUBLISHED_EVENTS_QUEUE_URL,
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not received:
+            return False
+        records = [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {
+                    name: {"stringValue": value["StringValue"], "dataType": value["DataType"]}
+                    for name, value in message.get("MessageAttributes", {}).items()
+                },
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:{REGION}:{DEFAULT_ACCOUNT_ID}:"
+                + UNPUBLISHED_EVENTS_QUEUE_URL.rsplit("/", 1)[-1],
+                "awsRegion": REGION,
+            }
+            for message in received
+        ]
+        try:
+            response = self.invoke("republish", {"Records": records})
+            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        except Exception:  # every record failed: Powertools fails the batch, Lambda retries it
+            failed = {record["messageId"] for record in records}
+        for message in received:
+            if message["MessageId"] in failed:
+                self._sqs.change_message_visibility(
+                    QueueUrl=UNPUBLISHED_EVENTS_QUEUE_URL,
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=0,
+                )
+            else:
+                self._sqs.delete_message(
+                    QueueUrl=UNPUBLISHED_EVENTS_QUEUE_URL, ReceiptHandle=message["ReceiptHandle"]
+                )
+                self.counters.republished += 1
         return True
 
     def deliver_work(self, messages: list[WorkMessage], *, redelivery: bool = False) -> None:
