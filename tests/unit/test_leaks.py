@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.leaks import card_numbers, leaks, luhn_valid, masked, secrets
+from tests.support.leaks import card_numbers, email_leaks, leaks, luhn_valid, masked, secrets
 
 # Stripe's test cards, one per network, and how people write them.
 CARDS = [
@@ -115,3 +115,18 @@ def test_a_test_whose_output_carries_a_card_number_fails_naming_it_masked(
         "  secret sk_tes…ents in Captured stdout call of test_leaky.py::test_logs_a_secret",
     }
     run.assertoutcome(passed=3, failed=2)
+
+
+def test_a_multipart_boundary_of_luhn_valid_digits_is_not_a_card_number() -> None:
+    # The email package draws a boundary of 19 random digits; 4000000000000000006 is a
+    # Luhn-valid 19-digit Visa number, and not what the email says.
+    boundary = "===============4000000000000000006=="
+    assert card_numbers(boundary)
+    raw = (
+        f'Content-Type: multipart/alternative; boundary="{boundary}"\n'
+        "Subject: Your budget reached 75 %\n\n"
+        f"--{boundary}\nContent-Type: text/plain\n\nYou spent $75.00.\n--{boundary}--\n"
+    )
+    assert email_leaks([raw]) == []
+    # while a card number in the text is still found
+    assert email_leaks([raw.replace("$75.00", "4242 4242 4242 4242")])
