@@ -131,6 +131,7 @@ PUBLISHERS: Final = (
     CARD_UPDATED,
     BUDGET_RESET,
     GRACE_CHECK,
+    NOTIFY,
     RECONCILE,
 )
 EVENT_BUS_LOGICAL_ID: Final = "EventBus"

@@ -1,13 +1,17 @@
-"""R14 notices: the ``notify`` function, and what every function that sends notices needs.
+"""R12, R14: the ``notify`` function, and what every function that sends notices needs.
 
 ``notify`` reads the accounts table's stream (``NEW_AND_OLD_IMAGES``) and compares each
 account's old and new image: a pause that started, a pause that was lifted, a budget
 period whose spend reached 75 % of its budget. Each of those is emailed once, claimed and
-marked sent in the notices table (``functions/adapters/notices.py``). Only ``MODIFY``
-records reach it: an account is created unpaused with nothing spent, and accounts are
-never deleted, so an ``INSERT`` or a ``REMOVE`` never needs a notice. The images carry
-everything the email says, so the function reads no account: it may read the stream, the
-notices table's items and send through SES, nothing else.
+marked sent in the notices table (``functions/adapters/notices.py``). The pauses that
+started and the budget pauses a new period lifted are also announced on the billing bus,
+with the ids their writers announced them under, so that none is lost with a
+transaction's answer (``functions/notify/account_changes.py``). Only ``MODIFY`` records
+reach it: an account is created unpaused with nothing spent, and accounts are never
+deleted, so an ``INSERT`` or a ``REMOVE`` never needs a notice. The images carry
+everything the email and the events say, so the function reads no account: it may read the
+stream, the notices table's items, send through SES and publish to the bus (or the
+unpublished events queue), nothing else.
 
 The accounts stream now has two readers, weekly_invoice's threshold mapping
 (``infra/weekly_invoice.py``) and this one: DynamoDB's recommended maximum of concurrent
@@ -26,9 +30,11 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from aws_cdk import Duration
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra import names
@@ -36,6 +42,7 @@ from infra.emails import EmailSending
 from infra.function import BillingFunction
 from infra.nag import acknowledge
 from infra.queues import messages_visible_alarm, retained_queue
+from infra.republish import grant_publishing, publishing_environment
 from infra.streams import MAX_RECORD_AGE, iterator_age_alarm, stream_read_policy
 from infra.tables import BillingTables
 
@@ -87,6 +94,8 @@ class Notify(Construct):
         tables: BillingTables,
         layer: lambda_.ILayerVersion,
         email: EmailSending,
+        bus: events.IEventBus,
+        unpublished: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -105,12 +114,14 @@ class Notify(Construct):
             self,
             "Function",
             name=names.NOTIFY,
-            description="Emails the pauses, reactivations and 75 % budget warnings that "
-            "the accounts stream shows (R14)",
+            description="Announces the pauses and budget reactivations, and emails the "
+            "pauses, reactivations and 75 % budget warnings, that the accounts stream shows "
+            "(R12, R14)",
             environment={
                 names.ACCOUNTS_TABLE: tables.accounts.table_name,
                 names.LEDGER_TABLE: tables.ledger.table_name,
                 **notices_environment(tables, email),
+                **publishing_environment(bus, unpublished),
             },
             layer=layer,
             timeout=TIMEOUT,
@@ -120,6 +131,7 @@ class Notify(Construct):
         # No grant on the accounts or ledger tables: the stream's images carry what the
         # notices say. The settings name those tables all the same (TablesSettings).
         grant_notices(function, tables, email)
+        grant_publishing(function, bus, unpublished)
 
         stream_read = stream_read_policy(
             self, "AccountsStreamRead", function.role, cast(str, tables.accounts.table_stream_arn)

@@ -258,7 +258,15 @@ class LeadBillingStack(Stack):
             stripe=self.stripe,
             email=self.email,
         )
-        self.notify = Notify(self, "Notify", tables=tables, layer=layer, email=self.email)
+        self.notify = Notify(
+            self,
+            "Notify",
+            tables=tables,
+            layer=layer,
+            email=self.email,
+            bus=bus,
+            unpublished=unpublished,
+        )
         self.reconcile = Reconcile(
             self,
             "Reconcile",

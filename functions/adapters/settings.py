@@ -122,8 +122,11 @@ class NoticesSettings(TablesSettings):
 
 
 class NotifySettings(NoticesSettings):
-    """notify: emails the pauses, reactivations and budget warnings that the accounts
-    stream shows (R14)."""
+    """notify: announces the pauses and budget reactivations that the accounts stream
+    shows (R12), and emails them and the budget warnings (R14)."""
+
+    event_bus_name: str = variable("EVENT_BUS_NAME")
+    unpublished_events_queue_url: str = variable("UNPUBLISHED_EVENTS_QUEUE_URL")
 
 
 class OnLeadSettings(TablesSettings):

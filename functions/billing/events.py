@@ -11,6 +11,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from functions.billing.account import PauseReason
+from functions.billing.invoices import Invoice
 from functions.billing.money import Money
 from functions.billing.reconciliation import Difference, DifferenceKind
 
@@ -79,6 +80,17 @@ class InvoiceIssued:
     kind: str
     total: Money
     issued_at: datetime
+
+    @classmethod
+    def of(cls, invoice: Invoice) -> InvoiceIssued:
+        """The fact that ``invoice`` was issued, whichever delivery announces it."""
+        return cls(
+            invoice.contractor_id,
+            invoice.invoice_id,
+            invoice.kind.value,
+            invoice.total,
+            invoice.issued_at,
+        )
 
     @property
     def event_id(self) -> str:

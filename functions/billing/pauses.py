@@ -51,3 +51,34 @@ def apply(
     return account.with_pauses(pauses), AccountReactivated(
         account.contractor_id, reason, at, paused_since=since
     )
+
+
+def stored_transitions(
+    old: Account | None, new: Account
+) -> list[AccountPaused | AccountReactivated]:
+    """The announcements that a stored change of the account from ``old`` to ``new`` makes
+    certain, each equal to the one its writer published (same event id, same fact): every
+    pause that started, and every budget pause that a new budget period lifted (its instant
+    is the period's start, ``decision.roll_over``).
+
+    A reactivation of another kind (a budget raised, a lead credited, a balance settled)
+    happened at the instant of its request, which the account does not keep; the request
+    announces it, and announces it again when it is repeated."""
+    old_pauses = dict(old.pauses) if old else {}
+    events: list[AccountPaused | AccountReactivated] = []
+    since = old_pauses.get(PauseReason.BUDGET)
+    if (
+        old is not None
+        and since is not None
+        and new.pauses.get(PauseReason.BUDGET) != since
+        and new.period.start > old.period.start
+    ):
+        events.append(
+            AccountReactivated(new.contractor_id, PauseReason.BUDGET, new.period.start, since)
+        )
+    events += [
+        AccountPaused(new.contractor_id, reason, started)
+        for reason, started in sorted(new.pauses.items())
+        if old_pauses.get(reason) != started
+    ]
+    return events

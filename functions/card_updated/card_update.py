@@ -316,17 +316,6 @@ SETUP_SUCCEEDED = "setup_intent.succeeded"
 CARD_AUTOMATICALLY_UPDATED = "payment_method.automatically_updated"
 
 
-def issued_event(invoice: Invoice) -> InvoiceIssued:
-    """The fact that ``invoice`` was issued, as the run that issued it announces it."""
-    return InvoiceIssued(
-        invoice.contractor_id,
-        invoice.invoice_id,
-        invoice.kind.value,
-        invoice.total,
-        invoice.issued_at,
-    )
-
-
 def _object(event: Mapping[str, Any]) -> Mapping[str, Any]:
     data = event.get("data")
     found = data.get("object") if isinstance(data, Mapping) else None
@@ -420,7 +409,7 @@ class PaymentWebhooks:
         # that never learned it may not announce it: a threshold trigger's record
         # succeeds whatever the outcome, so the issue is announced here too; a repeat
         # carries the same event id.
-        also = [issued_event(invoice)] if notice.attempt == 1 else []
+        also = [InvoiceIssued.of(invoice)] if notice.attempt == 1 else []
         self._collection.announce(invoice, account, now, also=also)
         logger.info(
             "webhook settled",

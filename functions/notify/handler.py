@@ -1,5 +1,5 @@
-"""notify: emails the pauses, reactivations and budget warnings that the accounts stream
-shows (R14), each once."""
+"""notify: announces the pauses and the budget reactivations that the accounts stream shows
+(R12), and emails the pauses, reactivations and budget warnings it shows (R14), each once."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.adapters import clock
+from functions.adapters.event_bus import EventBus, UnpublishedEvents
 from functions.adapters.mailer import SesMailer
 from functions.adapters.models import connect
 from functions.adapters.notices import NoticeStore, Notifier
@@ -34,12 +35,17 @@ notifier = Notifier(
     NoticeStore(),
     SesMailer(boto3.client("sesv2"), settings.email_sender, settings.email_configuration_set),
 )
+bus = EventBus(
+    boto3.client("events"),
+    settings.event_bus_name,
+    UnpublishedEvents(boto3.client("sqs"), settings.unpublished_events_queue_url),
+)
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
 def record_handler(record: DynamoDBRecord) -> None:
     try:
-        sent = notify(record.raw_event, notifier, clock.now())
+        sent = notify(record.raw_event, notifier, bus, clock.now())
     except InvalidRecord as error:
         # Not an account the billing wrote: retrying cannot help. Logged with the record's
         # keys and counted (an alarm watches the metric); the item stays in the table.

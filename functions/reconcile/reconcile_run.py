@@ -38,7 +38,7 @@ from functions.adapters.event_bus import EventBus
 from functions.adapters.invoicing import InvoiceStore
 from functions.adapters.ledger import PaymentLedger
 from functions.billing.events import InvoiceIssued, ReconciliationDifference
-from functions.billing.invoices import AttemptOutcome, Invoice, InvoiceStatus
+from functions.billing.invoices import AttemptOutcome, InvoiceStatus
 from functions.billing.reconciliation import (
     Difference,
     DifferenceKind,
@@ -181,7 +181,7 @@ class ReconcileRun:
             account = self._accounts.get(invoice.contractor_id)
         # The run that started a first attempt announces the issue with its outcome (R5);
         # it never learned the outcome, so it is announced here (same event id if repeated).
-        also = [_issued(after)] if started.number == 1 else []
+        also = [InvoiceIssued.of(after)] if started.number == 1 else []
         self._collection.announce(after, account, now, also=also)
         logger.info(
             "unsettled attempt resolved",
@@ -253,16 +253,6 @@ class ReconcileRun:
         if invoice_id not in contractors:
             contractors[invoice_id] = self._ledger.contractor_of(invoice_id)
         return contractors[invoice_id]
-
-
-def _issued(invoice: Invoice) -> InvoiceIssued:
-    return InvoiceIssued(
-        invoice.contractor_id,
-        invoice.invoice_id,
-        invoice.kind.value,
-        invoice.total,
-        invoice.issued_at,
-    )
 
 
 def _ids(day: date, difference: Difference) -> dict[str, Any]:

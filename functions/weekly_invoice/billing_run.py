@@ -132,13 +132,7 @@ class BillingRun:
         invoice = issue.invoice
         # The account as this issue left it; read when the invoice was issued before.
         account = issue.account or self._accounts.get(invoice.contractor_id)
-        issued = InvoiceIssued(
-            invoice.contractor_id,
-            invoice.invoice_id,
-            invoice.kind.value,
-            invoice.total,
-            invoice.issued_at,
-        )
+        issued = InvoiceIssued.of(invoice)
         invoice = self._collection.collect(invoice, account, now)
         if invoice.status is InvoiceStatus.OPEN:
             # Stripe's answer never came: the input is delivered again, and the retry finds

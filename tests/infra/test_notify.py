@@ -1,6 +1,7 @@
-"""R14 notices: notify reads the modified accounts from the accounts stream, at least once,
-without losing any; it and the other senders of notices (budget_reset, grace_check) may
-claim and mark notices and send through SES, and nothing more."""
+"""R12, R14: notify reads the modified accounts from the accounts stream, at least once,
+without losing any, and announces their pauses on the billing bus; it and the other
+senders of notices (budget_reset, grace_check) may claim and mark notices and send through
+SES, and nothing more."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ ACCOUNTS = get_att(names.TABLE_LOGICAL_IDS["accounts"])
 ACCOUNTS_STREAM = get_att(names.TABLE_LOGICAL_IDS["accounts"], "StreamArn")
 NOTICES = get_att(names.TABLE_LOGICAL_IDS["notices"])
 FAILURE_QUEUE = get_att(names.NOTIFY_FAILURE_QUEUE_LOGICAL_ID)
+UNPUBLISHED_QUEUE = get_att(names.UNPUBLISHED_EVENTS_QUEUE_LOGICAL_ID)
 STREAM_READS = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
 NOTICE_SENDERS = [names.NOTIFY, names.BUDGET_RESET, names.GRACE_CHECK]
 SENDER_DOMAIN = {"Fn::Select": [1, {"Fn::Split": ["@", {"Ref": names.EMAIL_SENDER_PARAMETER}]}]}
@@ -66,7 +68,10 @@ def test_its_environment_is_exactly_what_notify_settings_read(function: dict[str
         "NOTICES_TABLE",
         "EMAIL_SENDER",
         "EMAIL_CONFIGURATION_SET",
+        "EVENT_BUS_NAME",
+        "UNPUBLISHED_EVENTS_QUEUE_URL",
     }
+    assert variables["EVENT_BUS_NAME"] == {"Ref": names.EVENT_BUS_LOGICAL_ID}
     assert variables["NOTICES_TABLE"] == {"Ref": names.TABLE_LOGICAL_IDS["notices"]}
     assert variables["EMAIL_SENDER"] == {"Ref": names.EMAIL_SENDER_PARAMETER}
     assert variables["EMAIL_CONFIGURATION_SET"] == {"Ref": names.INVOICE_EMAILS_LOGICAL_ID}
@@ -235,19 +240,27 @@ def test_notify_reads_the_accounts_stream_and_claims_and_marks_notices_only(
     }
 
 
-def test_notify_sends_records_given_up_on_to_its_failure_queue_only(
+def test_notify_sends_to_its_failure_queue_and_the_unpublished_events_queue_only(
     synthesized: Synthesized,
 ) -> None:
+    """Records given up on go to its failure queue; announcements the bus refuses, to the
+    unpublished events queue."""
     sqs = granted(synthesized, names.NOTIFY, "sqs:")
 
     assert {action: as_set(resources) for action, resources in sqs.items()} == {
-        "sqs:SendMessage": as_set([FAILURE_QUEUE]),
+        "sqs:SendMessage": as_set([FAILURE_QUEUE, UNPUBLISHED_QUEUE]),
         "sqs:GetQueueAttributes": as_set([FAILURE_QUEUE]),
         "sqs:GetQueueUrl": as_set([FAILURE_QUEUE]),
     }
 
 
-def test_notify_uses_dynamodb_ses_its_failure_queue_logs_and_tracing_only(
+def test_notify_publishes_to_the_billing_bus_only(synthesized: Synthesized) -> None:
+    assert granted(synthesized, names.NOTIFY, "events:") == {
+        "events:PutEvents": [get_att(names.EVENT_BUS_LOGICAL_ID)]
+    }
+
+
+def test_notify_uses_dynamodb_ses_the_bus_its_queues_logs_and_tracing_only(
     synthesized: Synthesized,
 ) -> None:
     services = {
@@ -256,7 +269,7 @@ def test_notify_uses_dynamodb_ses_its_failure_queue_logs_and_tracing_only(
         for action in actions_of(statement)
     }
 
-    assert services == {"dynamodb", "logs", "ses", "sqs", "xray"}
+    assert services == {"dynamodb", "events", "logs", "ses", "sqs", "xray"}
 
 
 @pytest.mark.parametrize("function_name", NOTICE_SENDERS)

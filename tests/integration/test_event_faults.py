@@ -167,7 +167,11 @@ def _bus(module: ModuleType) -> EventBus:
         return module.run._collection._bus
     if name == "functions.budget_reset.handler":
         return module.run._bus
-    if name in ("functions.grace_check.handler", "functions.reconcile.handler"):
+    if name in (
+        "functions.grace_check.handler",
+        "functions.reconcile.handler",
+        "functions.notify.handler",
+    ):
         return module.bus
     raise AssertionError(f"no bus known for {name}")
 

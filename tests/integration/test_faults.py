@@ -438,19 +438,10 @@ def reference(env: tuple[Environment, AwsWire], scenario: Scenario) -> Outcome:
 
 # ---------------------------------------------------------------------------- defects found
 
-ANNOUNCEMENT_LOST = (
-    "a change applied by a transaction whose answer was lost on every attempt is never "
-    "announced: the invocation fails, and its redelivery finds the change made and "
-    "publishes nothing (AccountPaused at the grace end, functions/adapters/grace_periods.py; "
-    "AccountReactivated at a budget reset, functions/adapters/budget_periods.py): R12, "
-    "'every pause and every reactivation ... is announced'."
-)
-
-# The cases of the matrix that meet a defect, with a minimal regression test of each below.
-KNOWN_DEFECTS = {
-    "dynamodb-grace_end-04-TransactWriteItems-lost_answer-persistent": ANNOUNCEMENT_LOST,
-    "dynamodb-budget_reset-03-TransactWriteItems-lost_answer-persistent": ANNOUNCEMENT_LOST,
-}
+# The cases of the matrix that meet a defect not fixed yet (strict xfails), each with a
+# minimal regression test below. None at present; the defects this matrix found are fixed
+# and their cases, and tests, pass (docs/reliability.md).
+KNOWN_DEFECTS: dict[str, str] = {}
 
 
 # ---------------------------------------------------------------------------- the matrix
@@ -856,12 +847,16 @@ def test_an_invoice_email_whose_claim_answer_was_lost_is_still_sent(
     one_case(faults, "weekly", AwsPlan("dynamodb", claim, AwsFault.LOST_ANSWER, ONCE))
 
 
-@pytest.mark.xfail(strict=True, reason=ANNOUNCEMENT_LOST)
-def test_a_budget_reactivation_whose_answer_was_lost_is_announced(
-    faults: tuple[Environment, AwsWire],
+@pytest.mark.parametrize("scenario", ["budget_reset", "grace_end"])
+def test_a_pause_or_reactivation_whose_transactions_answer_was_lost_is_announced(
+    faults: tuple[Environment, AwsWire], scenario: str
 ) -> None:
-    reset = CALLS["budget_reset"]["dynamodb"].index("TransactWriteItems") + 1
-    one_case(faults, "budget_reset", AwsPlan("dynamodb", reset, AwsFault.LOST_ANSWER, PERSISTENT))
+    """R12: the transaction that lifts a budget pause at the reset (or pauses for
+    non-payment at the grace end) commits, and its answer is lost on every attempt: the run
+    fails, and its redelivery finds nothing left to change. notify announces it from the
+    accounts stream, as the run would have."""
+    transaction = CALLS[scenario]["dynamodb"].index("TransactWriteItems") + 1
+    one_case(faults, scenario, AwsPlan("dynamodb", transaction, AwsFault.LOST_ANSWER, PERSISTENT))
 
 
 def test_an_attempt_resolved_from_stripe_keeps_the_instant_it_started(

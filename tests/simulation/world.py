@@ -82,6 +82,7 @@ from functions.adapters.accounts import parse_instant
 from infra import names
 from local.moto_atomic import make_dynamodb_atomic
 from local.processes import free_port, start_stripe
+from local.queues import sqs_record
 from tests.support.aws import (
     BUS,
     DOCUMENTS_BUCKET,
@@ -92,7 +93,7 @@ from tests.support.aws import (
     LambdaContext,
     create_resources,
 )
-from tests.support.aws_calls import CallLog, Naming
+from tests.support.aws_calls import ApiCall, CallLog, Naming, wrapped_api_calls
 from tests.support.cards import API_KEY, browser_confirms, card_from_browser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -428,23 +429,17 @@ class BusTrouble:
             self.refused += 1
             return True
 
-    @contextmanager
-    def installed(self) -> Iterator[BusTrouble]:
-        original = BaseClient._make_api_call
-        trouble = self
+    def wrap(self, call: ApiCall) -> ApiCall:
+        """``call``, with PutEvents refused while armed (``wrapped_api_calls``)."""
 
         def calling(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-            if operation == "PutEvents" and trouble._refuses():
+            if operation == "PutEvents" and self._refuses():
                 refused = {"ErrorCode": "InternalFailure", "ErrorMessage": "injected"}
                 entries = params.get("Entries", [])
                 return {"FailedEntryCount": len(entries), "Entries": [refused] * len(entries)}
-            return original(client, operation, params)
+            return call(client, operation, params)
 
-        BaseClient._make_api_call = calling  # type: ignore[method-assign]
-        try:
-            yield self
-        finally:
-            BaseClient._make_api_call = original  # type: ignore[method-assign]
+        return calling
 
 
 # ---------------------------------------------------------------------------- environment
@@ -520,7 +515,8 @@ def environment(log_dir: Path) -> Iterator[Environment]:
         browser = stripe.StripeClient(
             API_KEY, base_addresses={"api": emulator.url}, max_network_retries=0
         )
-        with CallLog(naming()).installed() as calls, BusTrouble().installed() as bus:
+        calls, bus = CallLog(naming()), BusTrouble()
+        with wrapped_api_calls(calls.wrap, bus.wrap):
             yield Environment(emulator.url, wire, clock, browser, calls, bus)
     finally:
         payments_adapter.stripe_payments = saved_payments  # type: ignore[assignment]
@@ -1160,23 +1156,11 @@ class World:
         ).get("Messages", [])
         if not received:
             return False
-        records = [
-            {
-                "messageId": message["MessageId"],
-                "receiptHandle": message["ReceiptHandle"],
-                "body": message["Body"],
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {
-                    name: {"stringValue": value["StringValue"], "dataType": value["DataType"]}
-                    for name, value in message.get("MessageAttributes", {}).items()
-                },
-                "eventSource": "aws:sqs",
-                "eventSourceARN": f"arn:aws:sqs:{REGION}:{DEFAULT_ACCOUNT_ID}:"
-                + UNPUBLISHED_EVENTS_QUEUE_URL.rsplit("/", 1)[-1],
-                "awsRegion": REGION,
-            }
-            for message in received
-        ]
+        arn = (
+            f"arn:aws:sqs:{REGION}:{DEFAULT_ACCOUNT_ID}:"
+            + UNPUBLISHED_EVENTS_QUEUE_URL.rsplit("/", 1)[-1]
+        )
+        records = [sqs_record(message, arn, self.now) for message in received]
         try:
             response = self.invoke("republish", {"Records": records})
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
@@ -1199,17 +1183,18 @@ class World:
     def deliver_work(self, messages: list[WorkMessage], *, redelivery: bool = False) -> None:
         for offset in range(0, len(messages), WORK_BATCH):
             chunk = messages[offset : offset + WORK_BATCH]
+            arn = f"arn:aws:sqs:{REGION}:{DEFAULT_ACCOUNT_ID}:{INVOICE_QUEUE}"
             records = [
-                {
-                    "messageId": f"{m.message_id}-{m.receives}",
-                    "receiptHandle": uuid.uuid4().hex,
-                    "body": m.body,
-                    "attributes": {"ApproximateReceiveCount": str(m.receives + 1)},
-                    "messageAttributes": {},
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": f"arn:aws:sqs:{REGION}:{DEFAULT_ACCOUNT_ID}:{INVOICE_QUEUE}",
-                    "awsRegion": REGION,
-                }
+                sqs_record(
+                    {
+                        "MessageId": f"{m.message_id}-{m.receives}",
+                        "ReceiptHandle": uuid.uuid4().hex,
+                        "Body": m.body,
+                        "Attributes": {"ApproximateReceiveCount": str(m.receives + 1)},
+                    },
+                    arn,
+                    self.now,
+                )
                 for m in chunk
             ]
             try:

@@ -2,7 +2,8 @@
 grant in the synthesized template (issue 7, item 5: every role limited to what it uses).
 
 ``CallLog`` wraps botocore's ``BaseClient._make_api_call``, which every client goes
-through (boto3's and PynamoDB's alike), and turns each request into the IAM actions it
+through (boto3's and PynamoDB's alike; ``wrapped_api_calls`` installs it beside other
+wrappers), and turns each request into the IAM actions it
 needs on the resources it names: a ``TransactWriteItems`` needs ``PutItem``,
 ``UpdateItem`` or ``ConditionCheckItem`` on each of its items' tables, a ``Query`` on an
 index needs ``Query`` on that index's ARN, SES v2's ``SendEmail`` needs ``ses:SendEmail``
@@ -166,20 +167,32 @@ class CallLog:
         with self._lock:
             self.used.setdefault(function, set()).update(needed)
 
-    @contextmanager
-    def installed(self) -> Iterator[CallLog]:
-        original: Callable[..., Any] = BaseClient._make_api_call
-        log = self
+    def wrap(self, call: ApiCall) -> ApiCall:
+        """``call``, recording each request first (``wrapped_api_calls``)."""
 
         def recording(client: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
-            log.record(client.meta.service_model.service_name, operation_name, api_params)
-            return original(client, operation_name, api_params)
+            self.record(client.meta.service_model.service_name, operation_name, api_params)
+            return call(client, operation_name, api_params)
 
-        BaseClient._make_api_call = recording  # type: ignore[method-assign]
-        try:
-            yield self
-        finally:
-            BaseClient._make_api_call = original  # type: ignore[method-assign]
+        return recording
+
+
+ApiCall = Callable[[BaseClient, str, dict[str, Any]], Any]
+
+
+@contextmanager
+def wrapped_api_calls(*wrappers: Callable[[ApiCall], ApiCall]) -> Iterator[None]:
+    """Every botocore request, of every client, goes through ``wrappers`` while the block
+    runs, the first outermost: each takes the call it wraps and returns its own."""
+    original: ApiCall = BaseClient._make_api_call
+    call = original
+    for wrapper in reversed(wrappers):
+        call = wrapper(call)
+    BaseClient._make_api_call = call  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        BaseClient._make_api_call = original  # type: ignore[method-assign]
 
 
 def granted(resources: Mapping[str, Any], role_logical_id: str) -> set[Permission]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from functions.billing.account import PauseReason
+from functions.billing.decision import roll_over
 from functions.billing.events import AccountPaused, AccountReactivated
-from functions.billing.pauses import TRANSITIONS, Trigger, apply
+from functions.billing.pauses import TRANSITIONS, Trigger, apply, stored_transitions
 from tests.unit.support import at_utc, make_account
 
 T1, T2, T3, T4 = (at_utc(2024, 2, day, 12) for day in (1, 2, 3, 4))
@@ -152,3 +155,60 @@ def test_r12_property_pauses_follow_an_independent_set_model(steps):
             assert event == AccountPaused("contractor-1", reason, at)
         else:
             assert event == AccountReactivated("contractor-1", reason, at, before[reason])
+
+
+# ------------------------------------------------- what a stored change of the account announces
+
+
+@pytest.mark.parametrize(("trigger", "reason"), PAUSES_BY.items())
+def test_r12_a_stored_pause_is_announced_as_its_writer_announced_it(trigger, reason):
+    before = make_account()
+    after, event = apply(before, trigger, T2)
+
+    assert stored_transitions(before, after) == [event]
+    # The same change seen again (a stream record redelivered) announces the same fact.
+    assert stored_transitions(before, after) == [event]
+
+
+def test_r12_a_budget_pause_lifted_by_a_new_period_is_announced_at_the_periods_start():
+    paused, _ = apply(make_account(), Trigger.BUDGET_REACHED, T1)
+    rolled, reactivations = roll_over(paused, paused.period.end + timedelta(days=3))
+
+    assert reactivations == [
+        AccountReactivated("contractor-1", PauseReason.BUDGET, paused.period.end, T1)
+    ]
+    assert stored_transitions(paused, rolled) == reactivations
+
+
+def test_r12_a_new_period_that_lifts_one_budget_pause_and_starts_another_announces_both():
+    paused, _ = apply(make_account(), Trigger.BUDGET_REACHED, T1)
+    rolled, reactivations = roll_over(paused, paused.period.end + timedelta(hours=1))
+    repaused, pause = apply(rolled, Trigger.BUDGET_REACHED, paused.period.end + timedelta(hours=1))
+
+    assert stored_transitions(paused, repaused) == [*reactivations, pause]
+
+
+@pytest.mark.parametrize(
+    "trigger", [Trigger.BUDGET_RAISED, Trigger.BALANCE_SETTLED], ids=lambda t: t.value
+)
+def test_r12_a_reactivation_made_by_a_request_is_left_to_the_request(trigger):
+    """Its instant is the request's, which the account does not keep: the request that
+    made it announces it (and again when repeated)."""
+    reason = TRANSITIONS[trigger][1]
+    paused, _ = apply(make_account(), next(t for t, r in PAUSES_BY.items() if r is reason), T1)
+    lifted, event = apply(paused, trigger, T2)
+
+    assert isinstance(event, AccountReactivated)
+    assert stored_transitions(paused, lifted) == []
+
+
+def test_r12_a_change_that_starts_and_lifts_no_pause_announces_nothing():
+    account = make_account()
+    paused, _ = apply(account, Trigger.GRACE_ENDED_UNPAID, T1)
+
+    assert stored_transitions(account, account) == []
+    assert stored_transitions(paused, paused) == []
+    assert stored_transitions(None, account) == []
+    # A new period with no budget pause to lift.
+    rolled, _ = roll_over(account, account.period.end)
+    assert stored_transitions(account, rolled) == []
