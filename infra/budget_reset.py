@@ -24,11 +24,9 @@ from functions.billing.invoices import BILLING_TIMEZONES
 from infra import names
 from infra.emails import EmailSending
 from infra.function import BillingFunction
-from infra.nag import acknowledge
 from infra.notify import grant_notices, notices_environment
-from infra.queues import messages_visible_alarm, retained_queue
 from infra.republish import grant_publishing, publishing_environment
-from infra.schedules import ScheduledRuns
+from infra.schedules import ScheduledRuns, schedule_dead_letter_queue
 from infra.tables import BillingTables
 
 # A timezone's due accounts are a few per day on average (one reset a month each), a few
@@ -53,15 +51,13 @@ class BudgetReset(Construct):
         email: EmailSending,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dead_letter_queue = retained_queue(
-            self, "DeadLetterQueue", names.BUDGET_RESET_DEAD_LETTER_QUEUE_LOGICAL_ID
-        )
-        acknowledge(
-            self.dead_letter_queue,
-            "AwsSolutions-SQS3",
-            "This queue is itself the dead-letter destination of the daily reset schedules "
-            "and of the function's asynchronous invocations; an operator replays its "
-            "messages, nothing consumes it automatically.",
+        self.dead_letter_queue = schedule_dead_letter_queue(
+            self,
+            names.BUDGET_RESET_DEAD_LETTER_QUEUE_LOGICAL_ID,
+            runs="the daily reset schedules",
+            alarm="A daily budget reset failed (in the function or before it): budget "
+            "periods of that timezone roll over on their next lead only, and budget pauses "
+            "stay until an operator replays the run.",
         )
         self.function = BillingFunction(
             self,
@@ -124,12 +120,3 @@ class BudgetReset(Construct):
             )
             for zone in BILLING_TIMEZONES
         }
-
-        messages_visible_alarm(
-            self,
-            "DeadLettersAlarm",
-            self.dead_letter_queue,
-            "A daily budget reset failed (in the function or before it): budget periods of "
-            "that timezone roll over on their next lead only, and budget pauses stay until an "
-            "operator replays the run.",
-        )

@@ -22,12 +22,10 @@ from constructs import Construct
 from infra import names
 from infra.emails import EmailSending
 from infra.function import BillingFunction
-from infra.nag import acknowledge
 from infra.notify import grant_notices, notices_environment
 from infra.payments import StripeSecret
-from infra.queues import messages_visible_alarm, retained_queue
 from infra.republish import grant_publishing, publishing_environment
-from infra.schedules import ScheduledRuns
+from infra.schedules import ScheduledRuns, schedule_dead_letter_queue
 from infra.tables import BillingTables
 
 # A few accounts in grace at a time, each a few DynamoDB requests and a Stripe charge per
@@ -52,15 +50,12 @@ class GraceCheck(Construct):
         email: EmailSending,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dead_letter_queue = retained_queue(
-            self, "DeadLetterQueue", names.GRACE_CHECK_DEAD_LETTER_QUEUE_LOGICAL_ID
-        )
-        acknowledge(
-            self.dead_letter_queue,
-            "AwsSolutions-SQS3",
-            "This queue is itself the dead-letter destination of the hourly grace check "
-            "schedule and of the function's asynchronous invocations; an operator replays "
-            "its messages, nothing consumes it automatically.",
+        self.dead_letter_queue = schedule_dead_letter_queue(
+            self,
+            names.GRACE_CHECK_DEAD_LETTER_QUEUE_LOGICAL_ID,
+            runs="the hourly grace check schedule",
+            alarm="A grace check failed (in the function or before it): retries and "
+            "non-payment pauses wait for the next hourly run; look at why it failed.",
         )
         self.function = BillingFunction(
             self,
@@ -121,12 +116,4 @@ class GraceCheck(Construct):
             timezone=None,
             input={"run": "grace_check"},
             description="R9, R10: the hourly check of running grace periods",
-        )
-
-        messages_visible_alarm(
-            self,
-            "DeadLettersAlarm",
-            self.dead_letter_queue,
-            "A grace check failed (in the function or before it): retries and non-payment "
-            "pauses wait for the next hourly run; look at why it failed.",
         )

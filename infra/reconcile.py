@@ -27,11 +27,9 @@ from infra import names
 from infra.documents import InvoiceDocumentsBucket
 from infra.emails import EmailSending
 from infra.function import BillingFunction
-from infra.nag import acknowledge
 from infra.payments import StripeSecret
-from infra.queues import messages_visible_alarm, retained_queue
 from infra.republish import grant_publishing, publishing_environment
-from infra.schedules import ScheduledRuns
+from infra.schedules import ScheduledRuns, schedule_dead_letter_queue
 from infra.tables import BillingTables
 
 # Listing a day's charges is a Stripe request per 100 charges (a Friday of 100,000
@@ -59,15 +57,12 @@ class Reconcile(Construct):
         documents: InvoiceDocumentsBucket,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dead_letter_queue = retained_queue(
-            self, "DeadLetterQueue", names.RECONCILE_DEAD_LETTER_QUEUE_LOGICAL_ID
-        )
-        acknowledge(
-            self.dead_letter_queue,
-            "AwsSolutions-SQS3",
-            "This queue is itself the dead-letter destination of the daily reconciliation "
-            "schedule and of the function's asynchronous invocations; an operator replays "
-            "its messages, nothing consumes it automatically.",
+        self.dead_letter_queue = schedule_dead_letter_queue(
+            self,
+            names.RECONCILE_DEAD_LETTER_QUEUE_LOGICAL_ID,
+            runs="the daily reconciliation schedule",
+            alarm="A daily reconciliation failed (in the function or before it): run the "
+            "day again once the cause is fixed.",
         )
         self.function = BillingFunction(
             self,
@@ -135,12 +130,4 @@ class Reconcile(Construct):
             timezone=None,
             input={"run": "reconcile", "scheduled_time": SCHEDULED_TIME},
             description="R5, R6: the daily reconciliation of the day before with Stripe",
-        )
-
-        messages_visible_alarm(
-            self,
-            "DeadLettersAlarm",
-            self.dead_letter_queue,
-            "A daily reconciliation failed (in the function or before it): run the day "
-            "again once the cause is fixed.",
         )

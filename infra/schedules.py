@@ -21,10 +21,38 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.function import BillingFunction
+from infra.nag import acknowledge
+from infra.queues import messages_visible_alarm, retained_queue
 
 SCHEDULE_RETRIES = 3
 SCHEDULE_MAX_EVENT_AGE = Duration.hours(1)
 ASYNC_RETRIES = 2
+
+
+def schedule_dead_letter_queue(
+    scope: Construct, logical_id: str, *, runs: str, alarm: str
+) -> sqs.Queue:
+    """The dead-letter queue of a function that only its schedules run, with the logical
+    id ``logical_id`` (``infra.names``), alarmed as soon as a message waits in it.
+
+    Both the events the schedules could not hand over and the runs that failed in the
+    function land there, so that no run is dropped silently; ``runs`` names the schedules
+    ("the daily reconciliation schedule") and ``alarm`` says what a message there means.
+    Nothing consumes the queue, an operator replays it: cdk-nag's dead-letter queue of a
+    dead-letter queue is acknowledged. The queue and its alarm are children of ``scope``
+    ("DeadLetterQueue", "DeadLettersAlarm"), so that their logical ids derive from the
+    construct that owns the function.
+    """
+    queue = retained_queue(scope, "DeadLetterQueue", logical_id)
+    acknowledge(
+        queue,
+        "AwsSolutions-SQS3",
+        f"This queue is itself the dead-letter destination of {runs} and of the function's "
+        "asynchronous invocations; an operator replays its messages, nothing consumes it "
+        "automatically.",
+    )
+    messages_visible_alarm(scope, "DeadLettersAlarm", queue, alarm)
+    return queue
 
 
 class ScheduledRuns:

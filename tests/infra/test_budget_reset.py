@@ -8,23 +8,10 @@ from typing import Any
 
 import pytest
 
-from functions.adapters.settings import BudgetResetSettings
 from functions.billing.invoices import BILLING_TIMEZONES
 from infra import names
-from tests.infra.support import (
-    Synthesized,
-    actions_of,
-    as_set,
-    get_att,
-    granted,
-    index,
-    resources_of,
-)
+from tests.infra.support import Synthesized, actions_of, as_set, get_att, granted, index
 
-FUNCTION = {"Ref": names.FUNCTION_LOGICAL_IDS[names.BUDGET_RESET]}
-FUNCTION_ARN = get_att(names.FUNCTION_LOGICAL_IDS[names.BUDGET_RESET])
-DLQ = get_att(names.BUDGET_RESET_DEAD_LETTER_QUEUE_LOGICAL_ID)
-UNPUBLISHED = get_att(names.UNPUBLISHED_EVENTS_QUEUE_LOGICAL_ID)  # what the bus refuses
 ACCOUNTS = get_att(names.TABLE_LOGICAL_IDS["accounts"])
 LEDGER = get_att(names.TABLE_LOGICAL_IDS["ledger"])
 NOTICES = get_att(names.TABLE_LOGICAL_IDS["notices"])
@@ -39,15 +26,11 @@ def schedules(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_the_environment_is_exactly_what_the_settings_read(synthesized: Synthesized) -> None:
+def test_the_environment_names_the_stacks_resources(synthesized: Synthesized) -> None:
+    """Where its variables point. That they are exactly those its settings read, and where
+    its tables' variables point, ``test_functions.py`` checks for every function."""
     variables = synthesized.function(names.BUDGET_RESET)["Environment"]["Variables"]
-    declared = {field.alias for field in BudgetResetSettings.model_fields.values()}
 
-    assert {name for name in variables if not name.startswith(("POWERTOOLS_", "LOG_"))} == (
-        declared
-    )
-    assert variables["ACCOUNTS_TABLE"] == {"Ref": names.TABLE_LOGICAL_IDS["accounts"]}
-    assert variables["LEDGER_TABLE"] == {"Ref": names.TABLE_LOGICAL_IDS["ledger"]}
     assert variables["EVENT_BUS_NAME"] == {"Ref": names.EVENT_BUS_LOGICAL_ID}
     # R14: the notice of a card that expires this month.
     assert variables["NOTICES_TABLE"] == {"Ref": names.TABLE_LOGICAL_IDS["notices"]}
@@ -64,85 +47,14 @@ def test_there_is_one_daily_schedule_per_billing_timezone(
 
 
 @pytest.mark.parametrize("timezone", BILLING_TIMEZONES)
-def test_each_schedule_runs_at_00_05_every_day_in_its_timezone(
+def test_each_schedule_runs_the_reset_of_its_timezone_at_00_05_every_day_there(
     schedules: dict[str, dict[str, Any]], timezone: str
 ) -> None:
     schedule = schedules[names.budget_reset_schedule_logical_id(timezone)]
 
     assert schedule["ScheduleExpression"] == "cron(5 0 * * ? *)"
     assert schedule["ScheduleExpressionTimezone"] == timezone
-    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
-    assert schedule["State"] == "ENABLED"
-
-
-@pytest.mark.parametrize("timezone", BILLING_TIMEZONES)
-def test_each_schedule_tells_the_function_its_run_retries_and_dead_letters(
-    schedules: dict[str, dict[str, Any]], timezone: str
-) -> None:
-    target = schedules[names.budget_reset_schedule_logical_id(timezone)]["Target"]
-
-    assert target["Arn"] == FUNCTION_ARN
-    assert json.loads(target["Input"]) == {"run": "budget_reset", "timezone": timezone}
-    assert target["RoleArn"] == get_att(names.BUDGET_RESET_SCHEDULER_ROLE_LOGICAL_ID)
-    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600}
-    assert target["DeadLetterConfig"] == {"Arn": DLQ}
-
-
-def test_the_schedules_role_may_invoke_budget_reset_and_dead_letter_only(
-    synthesized: Synthesized,
-) -> None:
-    role_id = names.BUDGET_RESET_SCHEDULER_ROLE_LOGICAL_ID
-    role = synthesized.properties(role_id)
-    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
-    statements = [
-        statement
-        for policy in synthesized.of_type("AWS::IAM::Policy").values()
-        if {"Ref": role_id} in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
-
-    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
-    assert "ManagedPolicyArns" not in role
-    assert sorted(
-        (action, json.dumps(resource, sort_keys=True))
-        for statement in statements
-        for action in actions_of(statement)
-        for resource in resources_of(statement)
-    ) == sorted(
-        [
-            ("lambda:InvokeFunction", json.dumps(FUNCTION_ARN, sort_keys=True)),
-            ("sqs:SendMessage", json.dumps(DLQ, sort_keys=True)),
-        ]
-    )
-
-
-def test_a_run_that_fails_in_the_function_is_retried_then_dead_lettered(
-    synthesized: Synthesized,
-) -> None:
-    (config,) = [
-        config
-        for config in synthesized.of_type("AWS::Lambda::EventInvokeConfig").values()
-        if config["Properties"]["FunctionName"] == FUNCTION
-    ]
-
-    assert config["Properties"]["MaximumRetryAttempts"] == 2
-    assert config["Properties"]["MaximumEventAgeInSeconds"] == 3600
-    assert config["Properties"]["DestinationConfig"] == {"OnFailure": {"Destination": DLQ}}
-
-
-def test_the_dead_letter_queue_is_alarmed(synthesized: Synthesized) -> None:
-    dimensions = [
-        alarm["Properties"]["Dimensions"]
-        for alarm in synthesized.of_type("AWS::CloudWatch::Alarm").values()
-        if alarm["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
-    ]
-
-    assert [
-        {
-            "Name": "QueueName",
-            "Value": get_att(names.BUDGET_RESET_DEAD_LETTER_QUEUE_LOGICAL_ID, "QueueName"),
-        }
-    ] in dimensions
+    assert json.loads(schedule["Target"]["Input"]) == {"run": "budget_reset", "timezone": timezone}
 
 
 def test_the_function_queries_two_account_indexes_and_writes_items_only(
@@ -172,11 +84,6 @@ def test_the_function_uses_dynamodb_the_bus_ses_its_dead_letters_logs_and_tracin
     assert granted(synthesized, names.BUDGET_RESET, "events:") == {
         "events:PutEvents": [get_att(names.EVENT_BUS_LOGICAL_ID)]
     }
-    # Lambda sends a run that failed its retries to the dead-letter queue as the function.
-    sqs = granted(synthesized, names.BUDGET_RESET, "sqs:")
-    assert {resource for resources in sqs.values() for resource in as_set(resources)} == (
-        as_set([DLQ, UNPUBLISHED])
-    )
 
 
 def test_the_resets_index_reads_accounts_by_timezone_and_period_end(

@@ -9,22 +9,9 @@ from typing import Any
 import pytest
 
 from functions.adapters.models import InvoiceModel, LedgerEntryModel
-from functions.adapters.settings import ReconcileSettings
 from infra import names
-from tests.infra.support import (
-    Synthesized,
-    actions_of,
-    as_set,
-    get_att,
-    granted,
-    index,
-    resources_of,
-)
+from tests.infra.support import Synthesized, actions_of, as_set, get_att, granted, index
 
-FUNCTION = {"Ref": names.FUNCTION_LOGICAL_IDS[names.RECONCILE]}
-FUNCTION_ARN = get_att(names.FUNCTION_LOGICAL_IDS[names.RECONCILE])
-DLQ = get_att(names.RECONCILE_DEAD_LETTER_QUEUE_LOGICAL_ID)
-UNPUBLISHED = get_att(names.UNPUBLISHED_EVENTS_QUEUE_LOGICAL_ID)  # what the bus refuses
 ACCOUNTS = get_att(names.TABLE_LOGICAL_IDS["accounts"])
 LEDGER = get_att(names.TABLE_LOGICAL_IDS["ledger"])
 INVOICES = get_att(names.TABLE_LOGICAL_IDS["invoices"])
@@ -36,15 +23,11 @@ def schedule(synthesized: Synthesized) -> dict[str, Any]:
     return synthesized.properties(names.RECONCILE_SCHEDULE_LOGICAL_ID)
 
 
-def test_the_environment_is_exactly_what_the_settings_read(synthesized: Synthesized) -> None:
+def test_the_environment_names_the_stacks_resources(synthesized: Synthesized) -> None:
+    """Where its variables point. That they are exactly those its settings read, and where
+    its tables' variables point, ``test_functions.py`` checks for every function."""
     variables = synthesized.function(names.RECONCILE)["Environment"]["Variables"]
-    declared = {field.alias for field in ReconcileSettings.model_fields.values()}
 
-    assert {name for name in variables if not name.startswith(("POWERTOOLS_", "LOG_"))} == (
-        declared
-    )
-    assert variables["ACCOUNTS_TABLE"] == {"Ref": names.TABLE_LOGICAL_IDS["accounts"]}
-    assert variables["LEDGER_TABLE"] == {"Ref": names.TABLE_LOGICAL_IDS["ledger"]}
     assert variables["INVOICES_TABLE"] == {"Ref": names.TABLE_LOGICAL_IDS["invoices"]}
     assert variables["EVENT_BUS_NAME"] == {"Ref": names.EVENT_BUS_LOGICAL_ID}
     assert variables["STRIPE_SECRET_NAME"] == SECRET
@@ -54,94 +37,20 @@ def test_the_environment_is_exactly_what_the_settings_read(synthesized: Synthesi
     assert variables["DOCUMENTS_BUCKET"] == {"Ref": names.DOCUMENTS_BUCKET_LOGICAL_ID}
 
 
-def test_one_schedule_runs_the_reconciliation_every_day_after_midnight_utc(
-    synthesized: Synthesized, schedule: dict[str, Any]
+def test_the_schedule_runs_the_reconciliation_every_day_after_midnight_utc(
+    schedule: dict[str, Any],
 ) -> None:
-    targets = [
-        props["Target"]["Arn"]
-        for props in (
-            resource["Properties"]
-            for resource in synthesized.of_type("AWS::Scheduler::Schedule").values()
-        )
-    ]
-
-    assert targets.count(FUNCTION_ARN) == 1
     assert schedule["ScheduleExpression"] == "cron(0 1 * * ? *)"
     assert "ScheduleExpressionTimezone" not in schedule  # UTC: the day reconciled is UTC's
-    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
-    assert schedule["State"] == "ENABLED"
 
 
 def test_the_schedule_names_its_instant_so_that_a_retry_reconciles_the_same_day(
     schedule: dict[str, Any],
 ) -> None:
-    target = schedule["Target"]
-
-    assert target["Arn"] == FUNCTION_ARN
-    assert json.loads(target["Input"]) == {
+    assert json.loads(schedule["Target"]["Input"]) == {
         "run": "reconcile",
         "scheduled_time": "<aws.scheduler.scheduled-time>",
     }
-    assert target["RoleArn"] == get_att(names.RECONCILE_SCHEDULER_ROLE_LOGICAL_ID)
-    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600}
-    assert target["DeadLetterConfig"] == {"Arn": DLQ}
-
-
-def test_the_schedules_role_may_invoke_reconcile_and_dead_letter_only(
-    synthesized: Synthesized,
-) -> None:
-    role_id = names.RECONCILE_SCHEDULER_ROLE_LOGICAL_ID
-    role = synthesized.properties(role_id)
-    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
-    statements = [
-        statement
-        for policy in synthesized.of_type("AWS::IAM::Policy").values()
-        if {"Ref": role_id} in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
-
-    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
-    assert "ManagedPolicyArns" not in role
-    assert sorted(
-        (action, json.dumps(resource, sort_keys=True))
-        for statement in statements
-        for action in actions_of(statement)
-        for resource in resources_of(statement)
-    ) == sorted(
-        [
-            ("lambda:InvokeFunction", json.dumps(FUNCTION_ARN, sort_keys=True)),
-            ("sqs:SendMessage", json.dumps(DLQ, sort_keys=True)),
-        ]
-    )
-
-
-def test_a_run_that_fails_in_the_function_is_retried_then_dead_lettered(
-    synthesized: Synthesized,
-) -> None:
-    (config,) = [
-        config
-        for config in synthesized.of_type("AWS::Lambda::EventInvokeConfig").values()
-        if config["Properties"]["FunctionName"] == FUNCTION
-    ]
-
-    assert config["Properties"]["MaximumRetryAttempts"] == 2
-    assert config["Properties"]["MaximumEventAgeInSeconds"] == 3600
-    assert config["Properties"]["DestinationConfig"] == {"OnFailure": {"Destination": DLQ}}
-
-
-def test_the_dead_letter_queue_is_alarmed(synthesized: Synthesized) -> None:
-    dimensions = [
-        alarm["Properties"]["Dimensions"]
-        for alarm in synthesized.of_type("AWS::CloudWatch::Alarm").values()
-        if alarm["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
-    ]
-
-    assert [
-        {
-            "Name": "QueueName",
-            "Value": get_att(names.RECONCILE_DEAD_LETTER_QUEUE_LOGICAL_ID, "QueueName"),
-        }
-    ] in dimensions
 
 
 def test_the_function_queries_the_two_sparse_indexes_and_reads_and_writes_items_only(
@@ -186,10 +95,6 @@ def test_the_function_uses_dynamodb_the_bus_the_stripe_secret_ses_s3_and_its_dea
     )
     ses = granted(synthesized, names.RECONCILE, "ses:")
     assert ses == granted(synthesized, names.WEEKLY_INVOICE, "ses:")
-    sqs = granted(synthesized, names.RECONCILE, "sqs:")
-    assert {resource for resources in sqs.values() for resource in as_set(resources)} == (
-        as_set([DLQ, UNPUBLISHED])
-    )
 
 
 def test_the_unsettled_index_is_sparse_and_keyed_by_the_attempts_start(
