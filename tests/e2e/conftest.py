@@ -137,6 +137,20 @@ class LocalClient:
     def events(self) -> list[dict[str, Any]]:
         return list(self.http.get(f"{self.api}/_local/events", timeout=30).json()["items"])
 
+    def facts(self) -> list[dict[str, Any]]:
+        """The events the bus received, one per event id, as a consumer keeps them: a fact
+        announced again under its id (a pause by its writer and by notify from the accounts
+        stream, an input delivered again) is the same fact, and every copy carries the
+        same detail."""
+        kept: dict[str, dict[str, Any]] = {}
+        for event in self.events():
+            first = kept.setdefault(event["detail"]["event_id"], event)
+            assert (first["detail-type"], first["detail"]) == (
+                event["detail-type"],
+                event["detail"],
+            ), f"one event id, two facts: {first} and {event}"
+        return list(kept.values())
+
     def invocations(self) -> list[dict[str, Any]]:
         return list(self.http.get(f"{self.api}/_local/invocations", timeout=30).json()["items"])
 

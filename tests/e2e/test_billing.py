@@ -47,7 +47,7 @@ def test_reaching_the_budget_pauses_and_the_next_lead_is_rejected(local: LocalCl
     rejected_id = local.put_lead(contractor_id="e2e-budget", price_cents=100)
     local.advance(1)
     assert local.get_account("e2e-budget").json()["budget"]["spent_cents"] == 5_000
-    events = local.events()
+    events = local.facts()
     rejected = [e for e in events if e["detail"].get("lead_id") == rejected_id]
     assert [(e["detail-type"], e["detail"]["reason"]) for e in rejected] == [
         ("LeadRejected", "paused")

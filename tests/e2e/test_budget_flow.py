@@ -21,7 +21,7 @@ def _reactivations(local: LocalClient, contractor_id: str) -> list[str]:
     """The reasons of the reactivations of ``contractor_id`` announced on the bus."""
     return [
         event["detail"]["reason"]
-        for event in local.events()
+        for event in local.facts()
         if event["detail-type"] == "AccountReactivated"
         and event["detail"]["contractor_id"] == contractor_id
     ]
