@@ -36,7 +36,11 @@ class Synthesized:
 
     def role_statements(self, function: str) -> list[dict[str, Any]]:
         """The statements of every inline policy attached to a function's role."""
-        role = {"Ref": self.role_id(function)}
+        return self.statements_of_role(self.role_id(function))
+
+    def statements_of_role(self, role_id: str) -> list[dict[str, Any]]:
+        """The statements of every inline policy attached to the role ``role_id``."""
+        role = {"Ref": role_id}
         return [
             statement
             for policy in self.of_type("AWS::IAM::Policy").values()
@@ -78,3 +82,18 @@ def as_set(resources: list[Any]) -> set[str]:
 def index(table: dict[str, Any], name: str) -> dict[str, Any]:
     """The ARN of a table's index, as the stack writes it from the table's ``Arn``."""
     return {"Fn::Join": ["", [table, f"/index/{name}"]]}
+
+
+def scheduler_role_grants(synthesized: Synthesized, role_id: str) -> list[tuple[str, str]]:
+    """The (action, resource as JSON) pairs the schedules' role ``role_id`` is allowed,
+    sorted; only EventBridge Scheduler may assume the role, and it has no managed policy."""
+    role = synthesized.properties(role_id)
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert "ManagedPolicyArns" not in role
+    return sorted(
+        (action, json.dumps(resource, sort_keys=True))
+        for statement in synthesized.statements_of_role(role_id)
+        for action in actions_of(statement)
+        for resource in resources_of(statement)
+    )

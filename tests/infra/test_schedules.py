@@ -14,7 +14,13 @@ import pytest
 
 from functions.billing.invoices import BILLING_TIMEZONES
 from infra import names
-from tests.infra.support import Synthesized, actions_of, as_set, get_att, granted, resources_of
+from tests.infra.support import (
+    Synthesized,
+    as_set,
+    get_att,
+    granted,
+    scheduler_role_grants,
+)
 
 UNPUBLISHED = get_att(names.UNPUBLISHED_EVENTS_QUEUE_LOGICAL_ID)  # what the bus refuses
 
@@ -107,23 +113,7 @@ def test_each_schedule_invokes_the_function_as_its_role_retries_then_dead_letter
 def test_the_schedules_role_may_invoke_the_function_and_dead_letter_only(
     synthesized: Synthesized, scheduled: Scheduled
 ) -> None:
-    role = synthesized.properties(scheduled.scheduler_role)
-    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
-    statements = [
-        statement
-        for policy in synthesized.of_type("AWS::IAM::Policy").values()
-        if {"Ref": scheduled.scheduler_role} in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
-
-    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
-    assert "ManagedPolicyArns" not in role
-    assert sorted(
-        (action, json.dumps(resource, sort_keys=True))
-        for statement in statements
-        for action in actions_of(statement)
-        for resource in resources_of(statement)
-    ) == sorted(
+    assert scheduler_role_grants(synthesized, scheduled.scheduler_role) == sorted(
         [
             ("lambda:InvokeFunction", json.dumps(scheduled.function_arn, sort_keys=True)),
             ("sqs:SendMessage", json.dumps(scheduled.dead_letter_queue_arn, sort_keys=True)),

@@ -19,7 +19,7 @@ from tests.infra.support import (
     get_att,
     granted,
     index,
-    resources_of,
+    scheduler_role_grants,
 )
 
 FUNCTION = {"Ref": names.FUNCTION_LOGICAL_IDS[names.WEEKLY_INVOICE]}
@@ -152,23 +152,8 @@ def test_the_schedules_role_may_invoke_weekly_invoice_and_dead_letter_only(
     synthesized: Synthesized,
 ) -> None:
     role_id = names.WEEKLY_INVOICE_SCHEDULER_ROLE_LOGICAL_ID
-    role = synthesized.properties(role_id)
-    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
-    statements = [
-        statement
-        for policy in synthesized.of_type("AWS::IAM::Policy").values()
-        if {"Ref": role_id} in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
 
-    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
-    assert "ManagedPolicyArns" not in role
-    assert sorted(
-        (action, json.dumps(resource, sort_keys=True))
-        for statement in statements
-        for action in actions_of(statement)
-        for resource in resources_of(statement)
-    ) == sorted(
+    assert scheduler_role_grants(synthesized, role_id) == sorted(
         [
             ("lambda:InvokeFunction", json.dumps(FUNCTION_ARN, sort_keys=True)),
             ("sqs:SendMessage", json.dumps(WORK_DLQ, sort_keys=True)),
