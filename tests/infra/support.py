@@ -97,3 +97,23 @@ def scheduler_role_grants(synthesized: Synthesized, role_id: str) -> list[tuple[
         for action in actions_of(statement)
         for resource in resources_of(statement)
     )
+
+
+def protected_queue(synthesized: Synthesized, queue: str) -> dict[str, Any]:
+    """The properties of the queue ``queue`` (``infra.queues.retained_queue``), after
+    checking that it is encrypted with SQS managed keys, retained when the stack is
+    deleted, and has exactly one queue policy, which denies requests not over TLS."""
+    resource = synthesized.resources[queue]
+    (policy,) = [
+        policy["Properties"]
+        for policy in synthesized.of_type("AWS::SQS::QueuePolicy").values()
+        if policy["Properties"]["Queues"] == [{"Ref": queue}]
+    ]
+    assert resource["Properties"]["SqsManagedSseEnabled"] is True
+    assert resource["DeletionPolicy"] == "Retain"
+    assert any(
+        statement["Effect"] == "Deny"
+        and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for statement in policy["PolicyDocument"]["Statement"]
+    )
+    return dict(resource["Properties"])

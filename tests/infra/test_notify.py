@@ -18,6 +18,7 @@ from tests.infra.support import (
     as_set,
     get_att,
     granted,
+    protected_queue,
 )
 
 FUNCTION = {"Ref": names.FUNCTION_LOGICAL_IDS[names.NOTIFY]}
@@ -166,22 +167,9 @@ def test_the_mapping_waits_for_the_stream_read_policy_and_the_role(
 
 
 def test_the_failure_queue_is_encrypted_retained_and_tls_only(synthesized: Synthesized) -> None:
-    queue = names.NOTIFY_FAILURE_QUEUE_LOGICAL_ID
-    resource = synthesized.resources[queue]
-    (policy,) = [
-        policy["Properties"]
-        for policy in synthesized.of_type("AWS::SQS::QueuePolicy").values()
-        if policy["Properties"]["Queues"] == [{"Ref": queue}]
-    ]
+    properties = protected_queue(synthesized, names.NOTIFY_FAILURE_QUEUE_LOGICAL_ID)
 
-    assert resource["Properties"]["SqsManagedSseEnabled"] is True
-    assert resource["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
-    assert resource["DeletionPolicy"] == "Retain"
-    assert any(
-        statement["Effect"] == "Deny"
-        and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-        for statement in policy["PolicyDocument"]["Statement"]
-    )
+    assert properties["MessageRetentionPeriod"] == 14 * 24 * 3600
 
 
 def _alarms(synthesized: Synthesized, metric: str) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from infra import names
-from tests.infra.support import Synthesized, actions_of, get_att, resources_of
+from tests.infra.support import Synthesized, actions_of, get_att, protected_queue, resources_of
 
 
 @pytest.fixture(scope="module")
@@ -140,22 +140,9 @@ def test_a_message_waiting_in_a_queue_of_unbilled_leads_raises_an_alarm(
 def test_queues_keep_messages_14_days_encrypted_and_over_tls_only(
     synthesized: Synthesized, queue: str
 ) -> None:
-    resource = synthesized.resources[queue]
-    policies = [
-        policy["Properties"]
-        for policy in synthesized.of_type("AWS::SQS::QueuePolicy").values()
-        if policy["Properties"]["Queues"] == [{"Ref": queue}]
-    ]
+    properties = protected_queue(synthesized, queue)
 
-    assert resource["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
-    assert resource["Properties"]["SqsManagedSseEnabled"] is True
-    assert resource["DeletionPolicy"] == "Retain"
-    assert len(policies) == 1
-    assert any(
-        statement["Effect"] == "Deny"
-        and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-        for statement in policies[0]["PolicyDocument"]["Statement"]
-    )
+    assert properties["MessageRetentionPeriod"] == 14 * 24 * 3600
 
 
 def test_billing_events_go_to_the_lead_billing_bus(synthesized: Synthesized) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from functions.adapters.settings import RepublishSettings
 from infra import names, republish
-from tests.infra.support import Synthesized, actions_of, as_set, get_att, granted
+from tests.infra.support import Synthesized, actions_of, as_set, get_att, granted, protected_queue
 
 QUEUE = get_att(names.UNPUBLISHED_EVENTS_QUEUE_LOGICAL_ID)
 DLQ = get_att(names.UNPUBLISHED_EVENTS_DEAD_LETTER_QUEUE_LOGICAL_ID)
@@ -117,22 +117,9 @@ def test_a_refused_message_comes_again_after_six_timeouts_then_dead_letters(
 def test_the_queues_are_encrypted_retained_for_14_days_and_tls_only(
     synthesized: Synthesized, queue: str
 ) -> None:
-    resource = synthesized.resources[queue]
-    policies = [
-        policy["Properties"]
-        for policy in synthesized.of_type("AWS::SQS::QueuePolicy").values()
-        if policy["Properties"]["Queues"] == [{"Ref": queue}]
-    ]
+    properties = protected_queue(synthesized, queue)
 
-    assert resource["Properties"]["SqsManagedSseEnabled"] is True
-    assert resource["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
-    assert resource["DeletionPolicy"] == "Retain"
-    assert len(policies) == 1
-    assert any(
-        statement["Effect"] == "Deny"
-        and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-        for statement in policies[0]["PolicyDocument"]["Statement"]
-    )
+    assert properties["MessageRetentionPeriod"] == 14 * 24 * 3600
 
 
 def test_a_message_in_the_dead_letter_queue_raises_an_alarm(synthesized: Synthesized) -> None:

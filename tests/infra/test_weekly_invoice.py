@@ -19,6 +19,7 @@ from tests.infra.support import (
     get_att,
     granted,
     index,
+    protected_queue,
     scheduler_role_grants,
 )
 
@@ -214,21 +215,7 @@ def test_work_that_fails_five_receives_goes_to_the_dead_letter_queue(
 def test_invoice_queues_are_encrypted_retained_and_tls_only(
     synthesized: Synthesized, queue: str
 ) -> None:
-    resource = synthesized.resources[queue]
-    policies = [
-        policy["Properties"]
-        for policy in synthesized.of_type("AWS::SQS::QueuePolicy").values()
-        if policy["Properties"]["Queues"] == [{"Ref": queue}]
-    ]
-
-    assert resource["Properties"]["SqsManagedSseEnabled"] is True
-    assert resource["DeletionPolicy"] == "Retain"
-    assert len(policies) == 1
-    assert any(
-        statement["Effect"] == "Deny"
-        and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-        for statement in policies[0]["PolicyDocument"]["Statement"]
-    )
+    protected_queue(synthesized, queue)
 
 
 def test_the_function_consumes_the_work_queue_in_batches_of_10(
