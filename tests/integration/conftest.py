@@ -168,6 +168,22 @@ def grace_check(
 
 
 @pytest.fixture
+def billing(
+    weekly_invoice: ModuleType,
+    on_lead: ModuleType,
+    grace_check: ModuleType,
+    card_updated: ModuleType,
+) -> dict[str, ModuleType]:
+    """The functions that bill, retry and take the card, against the same resources."""
+    return {
+        "weekly_invoice": weekly_invoice,
+        "on_lead": on_lead,
+        "grace_check": grace_check,
+        "card_updated": card_updated,
+    }
+
+
+@pytest.fixture
 def notify(aws: Resources, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """The real notify handler module, with its mail sender."""
     with_mail_sender(monkeypatch)

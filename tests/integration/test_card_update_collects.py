@@ -59,17 +59,6 @@ def stripe_api(localstripe: str) -> stripe.StripeClient:
     return stripe.StripeClient(API_KEY, base_addresses={"api": localstripe}, max_network_retries=0)
 
 
-@pytest.fixture
-def billing(weekly_invoice, on_lead, grace_check, card_updated) -> dict[str, ModuleType]:
-    """The functions that bill, retry and take the card, against the same resources."""
-    return {
-        "weekly_invoice": weekly_invoice,
-        "on_lead": on_lead,
-        "grace_check": grace_check,
-        "card_updated": card_updated,
-    }
-
-
 def past_due_twice(
     billing: dict[str, ModuleType], aws: Resources, clock: Clock, cid: str, localstripe: str
 ) -> tuple[str, str]:

@@ -583,16 +583,6 @@ def _paused_for_non_payment(billing: dict[str, ModuleType], aws, clock, cid, loc
     return invoice_id
 
 
-@pytest.fixture
-def billing(weekly_invoice, on_lead, grace_check, card_updated) -> dict[str, ModuleType]:
-    return {
-        "weekly_invoice": weekly_invoice,
-        "on_lead": on_lead,
-        "grace_check": grace_check,
-        "card_updated": card_updated,
-    }
-
-
 def _card_update(
     billing: dict[str, ModuleType], localstripe: str, cid: str, via: str, number: str
 ) -> Callable[[int], None]:
