@@ -134,6 +134,11 @@ class EventBus:
         self._bus_name = bus_name
         self._unpublished = unpublished
 
+    @property
+    def name(self) -> str:
+        """The name of the bus the entries are put on."""
+        return self._bus_name
+
     def entry(self, event: BillingEvent) -> dict[str, Any]:
         """The PutEvents entry of an event."""
         return {

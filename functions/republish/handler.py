@@ -24,9 +24,7 @@ tracer = Tracer(patch_modules=["botocore"])
 metrics = Metrics()
 # No fallback queue here: an entry the bus refuses again fails its message, which SQS
 # delivers again.
-republisher = Republisher(
-    EventBus(boto3.client("events"), settings.event_bus_name), settings.event_bus_name, metrics
-)
+republisher = Republisher(EventBus(boto3.client("events"), settings.event_bus_name), metrics)
 processor = BatchProcessor(event_type=EventType.SQS)
 
 

@@ -53,14 +53,13 @@ def kept_entry(body: str, bus_name: str) -> dict[str, Any]:
 
 
 class Republisher:
-    def __init__(self, bus: EventBus, bus_name: str, metrics: Metrics) -> None:
+    def __init__(self, bus: EventBus, metrics: Metrics) -> None:
         self._bus = bus
-        self._bus_name = bus_name
         self._metrics = metrics
 
     def record(self, record: SQSRecord) -> None:
         """Put the message's entry on the bus; raise when the bus refuses it."""
-        entry = kept_entry(record.body, self._bus_name)
+        entry = kept_entry(record.body, self._bus.name)
         event_id = entry_event_id(entry)
         if self._bus.put_entries([entry]):
             logger.warning(
