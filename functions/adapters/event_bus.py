@@ -22,6 +22,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
+import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.billing.events import BillingEvent
@@ -184,3 +185,13 @@ class EventBus:
                     refused.append(offset + position)
                     transient.add(offset + position)
         return refused, transient
+
+
+def billing_bus(bus_name: str, unpublished_events_queue_url: str) -> EventBus:
+    """The bus a function publishes to, keeping what it refuses on the unpublished events
+    queue, through clients of boto3's default session."""
+    return EventBus(
+        boto3.client("events"),
+        bus_name,
+        UnpublishedEvents(boto3.client("sqs"), unpublished_events_queue_url),
+    )

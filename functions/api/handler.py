@@ -24,7 +24,7 @@ from functions.adapters.budget_periods import BudgetPeriods
 from functions.adapters.cards import CardStore
 from functions.adapters.cursors import InvalidCursor
 from functions.adapters.documents import InvoiceDocuments
-from functions.adapters.event_bus import EventBus, UnpublishedEvents
+from functions.adapters.event_bus import billing_bus
 from functions.adapters.http_errors import add_common_error_handlers, error_response
 from functions.adapters.identity import NotAuthenticated
 from functions.adapters.invoicing import InvoiceStore
@@ -54,11 +54,7 @@ install(
         invoices=InvoiceStore(),
         cards=CardStore(accounts),
         periods=BudgetPeriods(),
-        bus=EventBus(
-            boto3.client("events"),
-            settings.event_bus_name,
-            UnpublishedEvents(boto3.client("sqs"), settings.unpublished_events_queue_url),
-        ),
+        bus=billing_bus(settings.event_bus_name, settings.unpublished_events_queue_url),
         payments=payments_from_secret(settings.stripe_secret_name),
         documents=InvoiceDocuments(boto3.client("s3"), settings.documents_bucket),
     )

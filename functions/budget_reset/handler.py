@@ -14,7 +14,7 @@ from functions.adapters import clock
 from functions.adapters.accounts import AccountStore
 from functions.adapters.budget_periods import BudgetPeriods
 from functions.adapters.cards import ExpiringCards
-from functions.adapters.event_bus import EventBus, UnpublishedEvents
+from functions.adapters.event_bus import billing_bus
 from functions.adapters.mailer import SesMailer
 from functions.adapters.models import connect
 from functions.adapters.notices import NoticeStore, Notifier
@@ -30,11 +30,7 @@ metrics = Metrics()
 accounts = AccountStore()
 run = ResetRun(
     BudgetPeriods(),
-    EventBus(
-        boto3.client("events"),
-        settings.event_bus_name,
-        UnpublishedEvents(boto3.client("sqs"), settings.unpublished_events_queue_url),
-    ),
+    billing_bus(settings.event_bus_name, settings.unpublished_events_queue_url),
     ExpiringCards(accounts),
     Notifier(
         NoticeStore(),

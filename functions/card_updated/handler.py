@@ -30,7 +30,7 @@ from functions.adapters import clock
 from functions.adapters.accounts import AccountStore
 from functions.adapters.cards import CardStore
 from functions.adapters.documents import InvoiceDocuments
-from functions.adapters.event_bus import EventBus, UnpublishedEvents
+from functions.adapters.event_bus import billing_bus
 from functions.adapters.http_errors import add_common_error_handlers, error_response
 from functions.adapters.identity import NotAuthenticated, contractor_id
 from functions.adapters.invoicing import InvoiceStore
@@ -83,11 +83,7 @@ collection = Collection(
     invoices,
     payments,
     SesMailer(boto3.client("sesv2"), settings.email_sender, settings.email_configuration_set),
-    EventBus(
-        boto3.client("events"),
-        settings.event_bus_name,
-        UnpublishedEvents(boto3.client("sqs"), settings.unpublished_events_queue_url),
-    ),
+    billing_bus(settings.event_bus_name, settings.unpublished_events_queue_url),
     InvoiceDocuments(boto3.client("s3"), settings.documents_bucket),
 )
 card_update = CardUpdate(accounts, CardStore(accounts), invoices, payments, collection)

@@ -11,7 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.adapters import clock
-from functions.adapters.event_bus import EventBus, UnpublishedEvents
+from functions.adapters.event_bus import billing_bus
 from functions.adapters.grace_periods import GracePeriods
 from functions.adapters.invoicing import InvoiceStore
 from functions.adapters.mailer import SesMailer
@@ -29,11 +29,7 @@ logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])
 metrics = Metrics()
 
-bus = EventBus(
-    boto3.client("events"),
-    settings.event_bus_name,
-    UnpublishedEvents(boto3.client("sqs"), settings.unpublished_events_queue_url),
-)
+bus = billing_bus(settings.event_bus_name, settings.unpublished_events_queue_url)
 # The retries send no email: the invoice's email went out with its first failure.
 run = GraceRun(
     GracePeriods(),

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.adapters import clock
-from functions.adapters.event_bus import EventBus, UnpublishedEvents
+from functions.adapters.event_bus import billing_bus
 from functions.adapters.mailer import SesMailer
 from functions.adapters.models import connect
 from functions.adapters.notices import NoticeStore, Notifier
@@ -35,11 +35,7 @@ notifier = Notifier(
     NoticeStore(),
     SesMailer(boto3.client("sesv2"), settings.email_sender, settings.email_configuration_set),
 )
-bus = EventBus(
-    boto3.client("events"),
-    settings.event_bus_name,
-    UnpublishedEvents(boto3.client("sqs"), settings.unpublished_events_queue_url),
-)
+bus = billing_bus(settings.event_bus_name, settings.unpublished_events_queue_url)
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 

@@ -9,7 +9,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.adapters import clock
-from functions.adapters.event_bus import EventBus, UnpublishedEvents
+from functions.adapters.event_bus import billing_bus
 from functions.adapters.lead_charges import LeadCharges
 from functions.adapters.models import connect
 from functions.adapters.quarantine import Quarantine
@@ -25,11 +25,7 @@ metrics = Metrics()
 intake = LeadIntake(
     charges=LeadCharges(),
     quarantine=Quarantine(boto3.client("sqs"), settings.quarantine_queue_url, "leads-stream"),
-    bus=EventBus(
-        boto3.client("events"),
-        settings.event_bus_name,
-        UnpublishedEvents(boto3.client("sqs"), settings.unpublished_events_queue_url),
-    ),
+    bus=billing_bus(settings.event_bus_name, settings.unpublished_events_queue_url),
     metrics=metrics,
     clock=lambda: clock.now(),
 )

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.adapters import clock
 from functions.adapters.accounts import AccountStore
 from functions.adapters.documents import InvoiceDocuments
-from functions.adapters.event_bus import EventBus, UnpublishedEvents
+from functions.adapters.event_bus import billing_bus
 from functions.adapters.invoicing import InvoiceStore
 from functions.adapters.ledger import PaymentLedger
 from functions.adapters.mailer import SesMailer
@@ -34,11 +34,7 @@ logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])
 metrics = Metrics()
 
-bus = EventBus(
-    boto3.client("events"),
-    settings.event_bus_name,
-    UnpublishedEvents(boto3.client("sqs"), settings.unpublished_events_queue_url),
-)
+bus = billing_bus(settings.event_bus_name, settings.unpublished_events_queue_url)
 invoices = InvoiceStore()
 run = ReconcileRun(
     invoices=invoices,

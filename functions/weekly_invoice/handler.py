@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.adapters import clock
 from functions.adapters.accounts import AccountStore
 from functions.adapters.documents import InvoiceDocuments
-from functions.adapters.event_bus import EventBus, UnpublishedEvents
+from functions.adapters.event_bus import billing_bus
 from functions.adapters.invoicing import InvoiceStore
 from functions.adapters.mailer import SesMailer
 from functions.adapters.models import connect
@@ -53,11 +53,7 @@ run = BillingRun(
         invoices,
         payments,
         SesMailer(boto3.client("sesv2"), settings.email_sender, settings.email_configuration_set),
-        EventBus(
-            boto3.client("events"),
-            settings.event_bus_name,
-            UnpublishedEvents(boto3.client("sqs"), settings.unpublished_events_queue_url),
-        ),
+        billing_bus(settings.event_bus_name, settings.unpublished_events_queue_url),
         InvoiceDocuments(boto3.client("s3"), settings.documents_bucket),
     ),
     sqs=boto3.client("sqs"),
