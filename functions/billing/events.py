@@ -11,7 +11,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from functions.billing.account import PauseReason
-from functions.billing.invoices import Invoice
+from functions.billing.invoices import Invoice, PaymentAttempt
 from functions.billing.money import Money
 from functions.billing.reconciliation import Difference, DifferenceKind
 
@@ -118,6 +118,18 @@ class PaymentFailed:
     amount: Money
     attempt: int
     reason: str
+
+    @classmethod
+    def of(cls, invoice: Invoice, attempt: PaymentAttempt) -> PaymentFailed:
+        """The failure of ``attempt`` to collect ``invoice``: its decline code, or its
+        outcome when the processor gave none."""
+        return cls(
+            invoice.contractor_id,
+            invoice.invoice_id,
+            invoice.amount_due,
+            attempt.number,
+            attempt.decline_code or attempt.outcome.value,
+        )
 
     @property
     def event_id(self) -> str:

@@ -212,15 +212,7 @@ def attempt_events(invoice: Invoice, attempt: PaymentAttempt) -> list[BillingEve
     if attempt.outcome is AttemptOutcome.SUCCEEDED and invoice.status is InvoiceStatus.PAID:
         return outcome_events(invoice)
     if attempt.outcome in (AttemptOutcome.DECLINED, AttemptOutcome.NO_CARD):
-        return [
-            PaymentFailed(
-                invoice.contractor_id,
-                invoice.invoice_id,
-                invoice.amount_due,
-                attempt.number,
-                attempt.decline_code or attempt.outcome.value,
-            )
-        ]
+        return [PaymentFailed.of(invoice, attempt)]
     return []
 
 
@@ -251,13 +243,5 @@ def outcome_events(invoice: Invoice) -> list[BillingEvent]:
             )
         return events
     if invoice.status is InvoiceStatus.PAST_DUE:
-        return [
-            PaymentFailed(
-                invoice.contractor_id,
-                invoice.invoice_id,
-                invoice.amount_due,
-                last.number,
-                last.decline_code or last.outcome.value,
-            )
-        ]
+        return [PaymentFailed.of(invoice, last)]
     return []
